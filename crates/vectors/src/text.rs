@@ -1,0 +1,198 @@
+//! Text forms, as pgvector writes them: dense `[1,2,3]`, sparse
+//! `{1:0.5,7:1.25}/30522` (1-based indices). Parsers never modify their
+//! input and return a [`VectorError`] for anything malformed.
+
+use crate::error::{ErrorKind, Result, VectorError};
+use crate::float_text::{format_f32, parse_f32};
+use crate::sparse::SparseVec;
+use crate::{MAX_DIM, SPARSE_MAX_DIM};
+
+/// Parses `[x1, x2, ...]` into its elements, checking each is finite and
+/// the count is within 1..=MAX_DIM. Whitespace around tokens is allowed.
+pub fn parse_dense(input: &str, type_name: &str) -> Result<Vec<f32>> {
+    let inner = input
+        .trim()
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .ok_or_else(|| VectorError::syntax(type_name, input))?;
+    if inner.trim().is_empty() {
+        return Err(at_least_one_dim(type_name));
+    }
+    let mut values = Vec::new();
+    for token in inner.split(',') {
+        if values.len() == MAX_DIM {
+            return Err(too_many_dims(type_name, MAX_DIM));
+        }
+        values.push(parse_f32(token.trim(), type_name, input)?);
+    }
+    Ok(values)
+}
+
+/// Formats dense elements as `[x1,x2,...]`.
+pub fn format_dense(values: impl IntoIterator<Item = f32>) -> String {
+    let mut out = String::from("[");
+    for (i, v) in values.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        format_f32(v, &mut out);
+    }
+    out.push(']');
+    out
+}
+
+/// Parses `{i:v, ...}/dim`. Indices are 1-based, must ascend strictly and lie
+/// in 1..=dim; zero values are dropped (a sparse value never stores zeros).
+pub fn parse_sparse(input: &str, type_name: &str) -> Result<SparseVec> {
+    let syntax = || VectorError::syntax(type_name, input);
+    let trimmed = input.trim();
+    let body = trimmed.strip_prefix('{').ok_or_else(syntax)?;
+    let (pairs, dim_text) = body.split_once('}').ok_or_else(syntax)?;
+    let dim_text = dim_text.trim_start().strip_prefix('/').ok_or_else(syntax)?.trim();
+    let dim = parse_sparse_dim(dim_text, type_name, input)?;
+    let mut indices = Vec::new();
+    let mut values = Vec::new();
+    let mut last_index: Option<u32> = None;
+    if !pairs.trim().is_empty() {
+        for pair in pairs.split(',') {
+            let (idx, val) = pair.split_once(':').ok_or_else(syntax)?;
+            let idx = parse_index(idx.trim(), type_name, input)?;
+            let value = parse_f32(val.trim(), type_name, input)?;
+            if let Some(prev) = last_index {
+                check_ascending(prev, idx, type_name, ErrorKind::InvalidText)?;
+            }
+            last_index = Some(idx);
+            if value != 0.0 {
+                indices.push(idx);
+                values.push(value);
+            }
+        }
+    }
+    SparseVec::new_checked(dim, indices, values, type_name)
+}
+
+fn parse_sparse_dim(text: &str, type_name: &str, whole: &str) -> Result<usize> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'+') {
+        return Err(VectorError::syntax(type_name, whole));
+    }
+    let dim: i64 = text.parse().map_err(|_| {
+        VectorError::new(ErrorKind::OutOfRange, format!("{type_name} dimension \"{text}\" is out of range"))
+    })?;
+    if dim < 1 {
+        return Err(at_least_one_dim(type_name));
+    }
+    if dim as u64 > SPARSE_MAX_DIM as u64 {
+        return Err(too_many_dims(type_name, SPARSE_MAX_DIM));
+    }
+    Ok(dim as usize)
+}
+
+/// Parses a 1-based index; returns it 0-based.
+fn parse_index(text: &str, type_name: &str, whole: &str) -> Result<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'+') {
+        return Err(VectorError::syntax(type_name, whole));
+    }
+    let idx: i64 = text.parse().map_err(|_| index_out_of_range(text, type_name))?;
+    if idx < 1 || idx > SPARSE_MAX_DIM as i64 {
+        return Err(index_out_of_range(text, type_name));
+    }
+    Ok((idx - 1) as u32)
+}
+
+fn index_out_of_range(text: &str, type_name: &str) -> VectorError {
+    VectorError::new(ErrorKind::Data, format!("{type_name} index {text} is out of range: indices start at 1"))
+}
+
+/// Indices must strictly ascend; `kind` says whether text or binary input.
+pub(crate) fn check_ascending(prev: u32, next: u32, type_name: &str, kind: ErrorKind) -> Result<()> {
+    if next == prev {
+        return Err(VectorError::new(kind, format!("{type_name} indices must not contain duplicates")));
+    }
+    if next < prev {
+        return Err(VectorError::new(kind, format!("{type_name} indices must be in ascending order")));
+    }
+    Ok(())
+}
+
+/// Formats a sparse value as `{i:v,...}/dim` with 1-based indices.
+pub fn format_sparse(v: &SparseVec) -> String {
+    let mut out = String::from("{");
+    for (n, (i, x)) in v.indices.iter().zip(&v.values).enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(&(i + 1).to_string());
+        out.push(':');
+        format_f32(*x, &mut out);
+    }
+    out.push_str("}/");
+    out.push_str(&v.dim.to_string());
+    out
+}
+
+/// `T must have at least 1 dimension` (22000).
+pub fn at_least_one_dim(type_name: &str) -> VectorError {
+    VectorError::new(ErrorKind::Data, format!("{type_name} must have at least 1 dimension"))
+}
+
+/// `T cannot have more than N dimensions` (54000).
+pub fn too_many_dims(type_name: &str, max: usize) -> VectorError {
+    VectorError::new(ErrorKind::TooLarge, format!("{type_name} cannot have more than {max} dimensions"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_round_trip() {
+        let v = parse_dense(" [ 1, 2.5 ,-3e-7] ", "embedding").unwrap();
+        assert_eq!(v, vec![1.0, 2.5, -3e-7]);
+        assert_eq!(format_dense(v), "[1,2.5,-3e-07]");
+    }
+
+    #[test]
+    fn dense_errors() {
+        let kind = |s: &str| parse_dense(s, "embedding").unwrap_err().kind;
+        assert_eq!(kind("[]"), ErrorKind::Data);
+        assert_eq!(kind("[ ]"), ErrorKind::Data);
+        assert_eq!(kind("1,2"), ErrorKind::InvalidText);
+        assert_eq!(kind("[1,2"), ErrorKind::InvalidText);
+        assert_eq!(kind("[1,,2]"), ErrorKind::InvalidText);
+        assert_eq!(kind("[1,2,]"), ErrorKind::InvalidText);
+        assert_eq!(kind("[1] x"), ErrorKind::InvalidText);
+        assert_eq!(kind("[[1]]"), ErrorKind::InvalidText);
+        assert_eq!(kind("[nan]"), ErrorKind::Data);
+        assert_eq!(kind("[1e40]"), ErrorKind::OutOfRange);
+        let big = format!("[{}]", vec!["1"; MAX_DIM + 1].join(","));
+        assert_eq!(kind(&big), ErrorKind::TooLarge);
+        let ok = format!("[{}]", vec!["1"; MAX_DIM].join(","));
+        assert_eq!(parse_dense(&ok, "embedding").unwrap().len(), MAX_DIM);
+    }
+
+    #[test]
+    fn sparse_round_trip() {
+        let v = parse_sparse("{1:0.5, 7:1.25, 9:0}/30522", "sparseembedding").unwrap();
+        assert_eq!(v.indices, vec![0, 6]);
+        assert_eq!(format_sparse(&v), "{1:0.5,7:1.25}/30522");
+        let empty = parse_sparse("{}/3", "sparseembedding").unwrap();
+        assert_eq!(format_sparse(&empty), "{}/3");
+    }
+
+    #[test]
+    fn sparse_errors() {
+        let kind = |s: &str| parse_sparse(s, "sparseembedding").unwrap_err().kind;
+        assert_eq!(kind("{2:1,1:1}/3"), ErrorKind::InvalidText);
+        assert_eq!(kind("{1:1,1:2}/3"), ErrorKind::InvalidText);
+        assert_eq!(kind("{1:0,1:2}/3"), ErrorKind::InvalidText);
+        assert_eq!(kind("{0:1}/3"), ErrorKind::Data);
+        assert_eq!(kind("{4:1}/3"), ErrorKind::Data);
+        assert_eq!(kind("{1:1}/0"), ErrorKind::Data);
+        assert_eq!(kind("{1:1}/1000000001"), ErrorKind::TooLarge);
+        assert_eq!(kind("{1:1}"), ErrorKind::InvalidText);
+        assert_eq!(kind("{1:1}/3x"), ErrorKind::InvalidText);
+        assert_eq!(kind("{1 1}/3"), ErrorKind::InvalidText);
+        assert_eq!(kind("{1:inf}/3"), ErrorKind::Data);
+        assert_eq!(kind("{a:1}/3"), ErrorKind::InvalidText);
+    }
+}

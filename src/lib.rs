@@ -1,0 +1,17 @@
+//! ember: a PostgreSQL retrieval engine. This crate is the Postgres glue
+//! only; the algorithms live in `crates/` and know nothing of Postgres.
+//!
+//! SQL objects are declared by hand in `sql/*.sql` (names, operators,
+//! opclasses and casts stay readable and reviewable), and every C-callable
+//! function is a V1 function defined with [`fmgr::pg_v1`].
+
+pgrx::pg_module_magic!();
+
+pub mod fmgr;
+pub mod types;
+
+pgrx::extension_sql_file!("../sql/embedding.sql", name = "embedding", bootstrap);
+pgrx::extension_sql_file!("../sql/halfembedding.sql", name = "halfembedding", requires = ["embedding"]);
+pgrx::extension_sql_file!("../sql/sparseembedding.sql", name = "sparseembedding", requires = ["halfembedding"]);
+pgrx::extension_sql_file!("../sql/casts.sql", name = "casts", requires = ["sparseembedding"]);
+pgrx::extension_sql_file!("../sql/aggregates.sql", name = "aggregates", requires = ["casts"]);

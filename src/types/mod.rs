@@ -1,0 +1,9 @@
+//! The SQL types: varlena layouts, I/O, operators, casts and aggregates.
+//! Each function here converts datums and calls pure code in `crates/`.
+
+pub mod aggregates;
+pub mod casts;
+pub mod dense;
+pub mod dense_kinds;
+pub mod layout;
+pub mod sparse;
