@@ -5,6 +5,7 @@
 set -euo pipefail
 PG_BIN=/usr/lib/postgresql/15/bin
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+export PGOPTIONS="-c client_min_messages=warning"
 q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 for db in ember_dump_src ember_dump_plain ember_dump_custom ember_copy; do

@@ -1,5 +1,6 @@
 """SQLAlchemy 2 ORM: a user-defined `embedding(3)` column type, inserts,
 reads, and ORDER BY the `<->` operator."""
+import psycopg
 import pytest
 from sqlalchemy import Float, Integer, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -40,7 +41,7 @@ class Item(Base):
 
 
 def test_orm_round_trip_and_nearest(conninfo):
-    engine = create_engine("postgresql+psycopg://", connect_args={"conninfo": conninfo})
+    engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(conninfo))
     Base.metadata.create_all(engine)
     with Session(engine) as session:
         session.add_all([Item(id=1, v=[1, 0, 0]), Item(id=2, v=[0, 1, 0]), Item(id=3, v=[0.9, 0.1, 0]), Item(id=4, v=None)])
