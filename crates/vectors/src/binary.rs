@@ -5,12 +5,14 @@
 //! - dense f32: `int16 dim, int16 0, float4 x dim`
 //! - dense f16: `int16 dim, int16 0, uint16 bits x dim`
 //! - sparse:    `int32 dim, int32 nnz, int32 0, int32 index x nnz (0-based), float4 x nnz`
+//! - multi:     `int16 dim, int16 0, int32 count, float4 x (count * dim)` (ember's own)
 
 use half::f16;
 
 use crate::dense::check_dim;
 use crate::error::{ErrorKind, Result, VectorError};
 use crate::float_text::check_finite;
+use crate::multi::{check_count, MultiVec};
 use crate::sparse::SparseVec;
 use crate::text::check_ascending;
 
@@ -43,7 +45,10 @@ impl<'a> Reader<'a> {
     }
     fn finish(self) -> Result<()> {
         if !self.bytes.is_empty() {
-            return Err(VectorError::binary(self.type_name, "message has trailing bytes"));
+            return Err(VectorError::binary(
+                self.type_name,
+                "message has trailing bytes",
+            ));
         }
         Ok(())
     }
@@ -52,9 +57,13 @@ impl<'a> Reader<'a> {
 fn dense_header(r: &mut Reader<'_>) -> Result<usize> {
     let dim = r.i16()?;
     if r.i16()? != 0 {
-        return Err(VectorError::binary(r.type_name, "unused header field is not zero"));
+        return Err(VectorError::binary(
+            r.type_name,
+            "unused header field is not zero",
+        ));
     }
-    let dim = usize::try_from(dim).map_err(|_| VectorError::binary(r.type_name, "negative dimension"))?;
+    let dim =
+        usize::try_from(dim).map_err(|_| VectorError::binary(r.type_name, "negative dimension"))?;
     check_dim(dim, r.type_name)?;
     Ok(dim)
 }
@@ -115,18 +124,31 @@ pub fn decode_sparse(bytes: &[u8], type_name: &str) -> Result<SparseVec> {
     let dim = r.i32()?;
     let nnz = r.i32()?;
     if r.i32()? != 0 {
-        return Err(VectorError::binary(type_name, "unused header field is not zero"));
+        return Err(VectorError::binary(
+            type_name,
+            "unused header field is not zero",
+        ));
     }
-    let dim = usize::try_from(dim).map_err(|_| VectorError::binary(type_name, "negative dimension"))?;
-    let nnz = usize::try_from(nnz).map_err(|_| VectorError::binary(type_name, "negative element count"))?;
+    let dim =
+        usize::try_from(dim).map_err(|_| VectorError::binary(type_name, "negative dimension"))?;
+    let nnz = usize::try_from(nnz)
+        .map_err(|_| VectorError::binary(type_name, "negative element count"))?;
     // Each element needs 8 bytes: refuse impossible counts before allocating.
     if nnz > r.bytes.len() / 8 || nnz > dim {
-        return Err(VectorError::binary(type_name, "element count does not match the message"));
+        return Err(VectorError::binary(
+            type_name,
+            "element count does not match the message",
+        ));
     }
     let mut indices = Vec::with_capacity(nnz);
     for _ in 0..nnz {
         let i = r.i32()?;
-        let i = u32::try_from(i).map_err(|_| VectorError::new(ErrorKind::Data, format!("{type_name} index {i} is out of range")))?;
+        let i = u32::try_from(i).map_err(|_| {
+            VectorError::new(
+                ErrorKind::Data,
+                format!("{type_name} index {i} is out of range"),
+            )
+        })?;
         if let Some(&prev) = indices.last() {
             check_ascending(prev, i, type_name, ErrorKind::InvalidBinary)?;
         }
@@ -155,6 +177,41 @@ pub fn encode_sparse(dim: usize, indices: &[u32], values: &[f32]) -> Vec<u8> {
     out
 }
 
+/// Decodes a multi-vector payload.
+pub fn decode_multi(bytes: &[u8], type_name: &str) -> Result<MultiVec> {
+    let mut r = Reader { bytes, type_name };
+    let dim = dense_header(&mut r)?;
+    let count = r.i32()?;
+    let count = usize::try_from(count)
+        .map_err(|_| VectorError::binary(type_name, "negative token count"))?;
+    check_count(count, type_name)?;
+    // Refuse counts the message cannot hold before allocating.
+    if count.saturating_mul(dim).saturating_mul(4) != r.bytes.len() {
+        return Err(VectorError::binary(
+            type_name,
+            "token count does not match the message",
+        ));
+    }
+    let mut data = Vec::with_capacity(count * dim);
+    for _ in 0..count * dim {
+        data.push(r.f32()?);
+    }
+    r.finish()?;
+    MultiVec::new_checked(dim, data, type_name)
+}
+
+/// Encodes a multi-vector payload.
+pub fn encode_multi(dim: usize, data: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + 4 * data.len());
+    out.extend_from_slice(&(dim as i16).to_be_bytes());
+    out.extend_from_slice(&0i16.to_be_bytes());
+    out.extend_from_slice(&((data.len() / dim.max(1)) as i32).to_be_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,23 +223,65 @@ mod tests {
         let h: Vec<f16> = v.iter().map(|x| f16::from_f32(*x)).collect();
         assert_eq!(decode_half(&encode_half(&h), "h").unwrap(), h);
         let s = SparseVec::new_checked(10, vec![1, 7], vec![0.5, -1.0], "s").unwrap();
-        assert_eq!(decode_sparse(&encode_sparse(s.dim, &s.indices, &s.values), "s").unwrap(), s);
+        assert_eq!(
+            decode_sparse(&encode_sparse(s.dim, &s.indices, &s.values), "s").unwrap(),
+            s
+        );
+        let m = MultiVec::new_checked(2, vec![1.0, 2.0, 3.0, 4.0], "m").unwrap();
+        assert_eq!(decode_multi(&encode_multi(m.dim, &m.data), "m").unwrap(), m);
+        let mut short = encode_multi(2, &[1.0, 2.0]);
+        short.pop();
+        assert_eq!(
+            decode_multi(&short, "m").unwrap_err().kind,
+            ErrorKind::InvalidBinary
+        );
+        let mut lying = encode_multi(2, &[1.0, 2.0]);
+        lying[4..8].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert_eq!(
+            decode_multi(&lying, "m").unwrap_err().kind,
+            ErrorKind::TooLarge
+        );
     }
 
     #[test]
     fn rejects_bad_payloads() {
         let mut b = encode_dense(&[1.0, 2.0]);
-        assert_eq!(decode_dense(&b[..b.len() - 1], "e").unwrap_err().kind, ErrorKind::InvalidBinary);
+        assert_eq!(
+            decode_dense(&b[..b.len() - 1], "e").unwrap_err().kind,
+            ErrorKind::InvalidBinary
+        );
         b.push(0);
-        assert_eq!(decode_dense(&b, "e").unwrap_err().kind, ErrorKind::InvalidBinary);
-        assert_eq!(decode_dense(&encode_dense(&[f32::NAN]), "e").unwrap_err().kind, ErrorKind::Data);
-        assert_eq!(decode_dense(&encode_dense(&[]), "e").unwrap_err().kind, ErrorKind::Data);
+        assert_eq!(
+            decode_dense(&b, "e").unwrap_err().kind,
+            ErrorKind::InvalidBinary
+        );
+        assert_eq!(
+            decode_dense(&encode_dense(&[f32::NAN]), "e")
+                .unwrap_err()
+                .kind,
+            ErrorKind::Data
+        );
+        assert_eq!(
+            decode_dense(&encode_dense(&[]), "e").unwrap_err().kind,
+            ErrorKind::Data
+        );
         let unsorted = encode_sparse(10, &[3, 1], &[1.0, 1.0]);
-        assert_eq!(decode_sparse(&unsorted, "s").unwrap_err().kind, ErrorKind::InvalidBinary);
+        assert_eq!(
+            decode_sparse(&unsorted, "s").unwrap_err().kind,
+            ErrorKind::InvalidBinary
+        );
         let huge = encode_sparse(10, &[], &[]);
         let mut huge = huge.clone();
         huge[4..8].copy_from_slice(&i32::MAX.to_be_bytes());
-        assert_eq!(decode_sparse(&huge, "s").unwrap_err().kind, ErrorKind::InvalidBinary);
-        assert_eq!(decode_sparse(&encode_sparse(10, &[1], &[0.0]), "s").unwrap_err().kind, ErrorKind::Data);
+        assert_eq!(
+            decode_sparse(&huge, "s").unwrap_err().kind,
+            ErrorKind::InvalidBinary
+        );
+        assert_eq!(
+            decode_sparse(&encode_sparse(10, &[1], &[0.0]), "s")
+                .unwrap_err()
+                .kind,
+            ErrorKind::Data
+        );
     }
 }

@@ -38,7 +38,10 @@ pub fn check_same_dim(a: usize, b: usize, type_name: &str) -> Result<()> {
 /// A value must have exactly the dimension its column's typmod declares.
 pub fn check_typmod(dim: usize, typmod: i32) -> Result<()> {
     if typmod > 0 && dim != typmod as usize {
-        return Err(VectorError::new(ErrorKind::Data, format!("expected {typmod} dimensions, not {dim}")));
+        return Err(VectorError::new(
+            ErrorKind::Data,
+            format!("expected {typmod} dimensions, not {dim}"),
+        ));
     }
     Ok(())
 }
@@ -48,7 +51,12 @@ fn overflow() -> VectorError {
 }
 
 /// Elementwise `op`, refusing results that overflow to infinity.
-pub fn elementwise(a: &[f32], b: &[f32], op: impl Fn(f32, f32) -> f32, type_name: &str) -> Result<Vec<f32>> {
+pub fn elementwise(
+    a: &[f32],
+    b: &[f32],
+    op: impl Fn(f32, f32) -> f32,
+    type_name: &str,
+) -> Result<Vec<f32>> {
     check_same_dim(a.len(), b.len(), type_name)?;
     let out: Vec<f32> = a.iter().zip(b).map(|(x, y)| op(*x, *y)).collect();
     if out.iter().any(|v| v.is_infinite()) {
@@ -65,7 +73,11 @@ pub fn concat(a: &[f32], b: &[f32], type_name: &str) -> Result<Vec<f32>> {
 
 /// Scales to unit L2 norm; a zero vector stays zero (as pgvector).
 pub fn normalize(a: &[f32]) -> Vec<f32> {
-    let norm = a.iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>().sqrt();
+    let norm = a
+        .iter()
+        .map(|x| (*x as f64) * (*x as f64))
+        .sum::<f64>()
+        .sqrt();
     if norm == 0.0 {
         return a.to_vec();
     }
@@ -74,12 +86,20 @@ pub fn normalize(a: &[f32]) -> Vec<f32> {
 
 /// L2 norm in f64.
 pub fn norm(a: &[f32]) -> f64 {
-    a.iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>().sqrt()
+    a.iter()
+        .map(|x| (*x as f64) * (*x as f64))
+        .sum::<f64>()
+        .sqrt()
 }
 
 /// The element range of `subvector(v, start, count)`: 1-based `start`,
 /// clipped to the vector like SQL `substring`; empty results are refused.
-pub fn subvector_range(dim: usize, start: i32, count: i32, type_name: &str) -> Result<Range<usize>> {
+pub fn subvector_range(
+    dim: usize,
+    start: i32,
+    count: i32,
+    type_name: &str,
+) -> Result<Range<usize>> {
     if count < 1 {
         return Err(at_least_one_dim(type_name));
     }
@@ -121,14 +141,23 @@ pub fn from_f64(values: &[f64], type_name: &str) -> Result<Vec<f32>> {
         .iter()
         .map(|&v| {
             if v.is_nan() {
-                return Err(VectorError::new(ErrorKind::Data, format!("NaN not allowed in {type_name}")));
+                return Err(VectorError::new(
+                    ErrorKind::Data,
+                    format!("NaN not allowed in {type_name}"),
+                ));
             }
             if v.is_infinite() {
-                return Err(VectorError::new(ErrorKind::Data, format!("infinite value not allowed in {type_name}")));
+                return Err(VectorError::new(
+                    ErrorKind::Data,
+                    format!("infinite value not allowed in {type_name}"),
+                ));
             }
             let x = v as f32;
             if x.is_infinite() {
-                return Err(VectorError::new(ErrorKind::OutOfRange, format!("\"{v:e}\" is out of range for type {type_name}")));
+                return Err(VectorError::new(
+                    ErrorKind::OutOfRange,
+                    format!("\"{v:e}\" is out of range for type {type_name}"),
+                ));
             }
             Ok(x)
         })
@@ -194,14 +223,30 @@ mod tests {
 
     #[test]
     fn arithmetic_overflow() {
-        assert_eq!(elementwise(&[1.0], &[2.0], |a, b| a + b, "e").unwrap(), vec![3.0]);
-        assert_eq!(elementwise(&[f32::MAX], &[f32::MAX], |a, b| a + b, "e").unwrap_err().kind, ErrorKind::OutOfRange);
-        assert_eq!(elementwise(&[1.0], &[1.0, 2.0], |a, b| a + b, "e").unwrap_err().kind, ErrorKind::Data);
+        assert_eq!(
+            elementwise(&[1.0], &[2.0], |a, b| a + b, "e").unwrap(),
+            vec![3.0]
+        );
+        assert_eq!(
+            elementwise(&[f32::MAX], &[f32::MAX], |a, b| a + b, "e")
+                .unwrap_err()
+                .kind,
+            ErrorKind::OutOfRange
+        );
+        assert_eq!(
+            elementwise(&[1.0], &[1.0, 2.0], |a, b| a + b, "e")
+                .unwrap_err()
+                .kind,
+            ErrorKind::Data
+        );
     }
 
     #[test]
     fn quantize_bits() {
-        assert_eq!(binary_quantize(&[1.0, -1.0, 0.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0]), vec![0b1001_1111, 0b1000_0000]);
+        assert_eq!(
+            binary_quantize(&[1.0, -1.0, 0.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0]),
+            vec![0b1001_1111, 0b1000_0000]
+        );
     }
 
     #[test]
@@ -221,7 +266,13 @@ mod tests {
     #[test]
     fn narrowing() {
         assert_eq!(from_f64(&[1.5], "e").unwrap(), vec![1.5]);
-        assert_eq!(from_f64(&[1e300], "e").unwrap_err().kind, ErrorKind::OutOfRange);
-        assert_eq!(from_f64(&[f64::NAN], "e").unwrap_err().kind, ErrorKind::Data);
+        assert_eq!(
+            from_f64(&[1e300], "e").unwrap_err().kind,
+            ErrorKind::OutOfRange
+        );
+        assert_eq!(
+            from_f64(&[f64::NAN], "e").unwrap_err().kind,
+            ErrorKind::Data
+        );
     }
 }

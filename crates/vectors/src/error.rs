@@ -47,7 +47,10 @@ pub struct VectorError {
 impl VectorError {
     /// A new error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        VectorError { kind, message: message.into() }
+        VectorError {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// `invalid input syntax for type T: "input"`, as Postgres words it.
@@ -60,12 +63,18 @@ impl VectorError {
 
     /// Malformed binary input for `type_name`.
     pub fn binary(type_name: &str, what: impl fmt::Display) -> Self {
-        Self::new(ErrorKind::InvalidBinary, format!("invalid binary data for type {type_name}: {what}"))
+        Self::new(
+            ErrorKind::InvalidBinary,
+            format!("invalid binary data for type {type_name}: {what}"),
+        )
     }
 
     /// Two operands of different dimensions.
     pub fn dim_mismatch(type_name: &str, a: usize, b: usize) -> Self {
-        Self::new(ErrorKind::Data, format!("different {type_name} dimensions {a} and {b}"))
+        Self::new(
+            ErrorKind::Data,
+            format!("different {type_name} dimensions {a} and {b}"),
+        )
     }
 }
 

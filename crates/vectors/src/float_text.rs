@@ -11,9 +11,16 @@ pub fn parse_f32(token: &str, type_name: &str, whole: &str) -> Result<f32> {
     if token.is_empty() || !token.bytes().all(is_float_byte) {
         return Err(VectorError::syntax(type_name, whole));
     }
-    let value: f32 = token.parse().map_err(|_| VectorError::syntax(type_name, whole))?;
+    let value: f32 = token
+        .parse()
+        .map_err(|_| VectorError::syntax(type_name, whole))?;
     check_finite(value, token, type_name)?;
     Ok(value)
+}
+
+/// White space as C's `isspace` (and so pgvector) skips it: ASCII only.
+pub fn is_c_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0B' | '\x0C')
 }
 
 /// Bytes that may appear in a float literal `strtof` accepts (hex floats
@@ -26,7 +33,10 @@ fn is_float_byte(b: u8) -> bool {
 /// finite literal that overflows f32 as out of range.
 pub fn check_finite(value: f32, token: &str, type_name: &str) -> Result<()> {
     if value.is_nan() {
-        return Err(VectorError::new(ErrorKind::Data, format!("NaN not allowed in {type_name}")));
+        return Err(VectorError::new(
+            ErrorKind::Data,
+            format!("NaN not allowed in {type_name}"),
+        ));
     }
     if value.is_infinite() {
         if token.to_ascii_lowercase().contains("inf") {
@@ -137,7 +147,11 @@ mod tests {
         let e = parse_f32("1e39", "embedding", "").unwrap_err();
         assert_eq!(e.kind, ErrorKind::OutOfRange);
         for bad in ["", "1.2.3", "abc", "1 2", "0x10", "--1", "1e", "'1'"] {
-            assert_eq!(parse_f32(bad, "embedding", "").unwrap_err().kind, ErrorKind::InvalidText, "{bad}");
+            assert_eq!(
+                parse_f32(bad, "embedding", "").unwrap_err().kind,
+                ErrorKind::InvalidText,
+                "{bad}"
+            );
         }
     }
 }

@@ -12,7 +12,10 @@ pub fn to_f16(values: &[f32], type_name: &str) -> Result<Vec<f16>> {
         .map(|&v| {
             let h = f16::from_f32(v);
             if h.is_infinite() && v.is_finite() {
-                return Err(VectorError::new(ErrorKind::OutOfRange, format!("\"{v}\" is out of range for type {type_name}")));
+                return Err(VectorError::new(
+                    ErrorKind::OutOfRange,
+                    format!("\"{v}\" is out of range for type {type_name}"),
+                ));
             }
             Ok(h)
         })
@@ -30,8 +33,14 @@ mod tests {
 
     #[test]
     fn range() {
-        assert_eq!(to_f16(&[65504.0, 1.5], "h").unwrap(), vec![f16::MAX, f16::from_f32(1.5)]);
-        assert_eq!(to_f16(&[70000.0], "h").unwrap_err().kind, ErrorKind::OutOfRange);
+        assert_eq!(
+            to_f16(&[65504.0, 1.5], "h").unwrap(),
+            vec![f16::MAX, f16::from_f32(1.5)]
+        );
+        assert_eq!(
+            to_f16(&[70000.0], "h").unwrap_err().kind,
+            ErrorKind::OutOfRange
+        );
         assert_eq!(to_f32(&to_f16(&[0.25], "h").unwrap()), vec![0.25]);
     }
 }

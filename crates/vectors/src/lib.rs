@@ -8,6 +8,7 @@ pub mod dense;
 pub mod error;
 pub mod float_text;
 pub mod half_vec;
+pub mod multi;
 pub mod sparse;
 pub mod text;
 
@@ -27,4 +28,6 @@ pub mod type_name {
     pub const HALF: &str = "halfembedding";
     /// sparse float4
     pub const SPARSE: &str = "sparseembedding";
+    /// bag of float4 token vectors
+    pub const MULTI: &str = "multiembedding";
 }

@@ -19,10 +19,18 @@ pub struct SparseVec {
 
 impl SparseVec {
     /// Checks every invariant; the error names `type_name`.
-    pub fn new_checked(dim: usize, indices: Vec<u32>, values: Vec<f32>, type_name: &str) -> Result<Self> {
+    pub fn new_checked(
+        dim: usize,
+        indices: Vec<u32>,
+        values: Vec<f32>,
+        type_name: &str,
+    ) -> Result<Self> {
         check_sparse_dim(dim, type_name)?;
         if indices.len() != values.len() {
-            return Err(VectorError::new(ErrorKind::Data, "sparse indices and values differ in length"));
+            return Err(VectorError::new(
+                ErrorKind::Data,
+                "sparse indices and values differ in length",
+            ));
         }
         for (n, (&i, &v)) in indices.iter().zip(&values).enumerate() {
             if n > 0 {
@@ -31,15 +39,25 @@ impl SparseVec {
             if i as usize >= dim {
                 return Err(VectorError::new(
                     ErrorKind::Data,
-                    format!("{type_name} index {} is out of range for {dim} dimensions", i as u64 + 1),
+                    format!(
+                        "{type_name} index {} is out of range for {dim} dimensions",
+                        i as u64 + 1
+                    ),
                 ));
             }
             check_finite(v, &v.to_string(), type_name)?;
             if v == 0.0 {
-                return Err(VectorError::new(ErrorKind::Data, format!("{type_name} values must not be zero")));
+                return Err(VectorError::new(
+                    ErrorKind::Data,
+                    format!("{type_name} values must not be zero"),
+                ));
             }
         }
-        Ok(SparseVec { dim, indices, values })
+        Ok(SparseVec {
+            dim,
+            indices,
+            values,
+        })
     }
 
     /// The sparse form of a dense vector: its non-zero elements.
@@ -50,7 +68,11 @@ impl SparseVec {
             .filter(|(_, v)| **v != 0.0)
             .map(|(i, v)| (i as u32, *v))
             .unzip();
-        SparseVec { dim: dense.len(), indices, values }
+        SparseVec {
+            dim: dense.len(),
+            indices,
+            values,
+        }
     }
 
     /// Expands to a dense vector; the caller checks `dim` fits a dense type.
@@ -81,7 +103,14 @@ pub fn check_sparse_dim(dim: usize, type_name: &str) -> Result<()> {
 
 /// Total order consistent with equality: lexicographic over the dense
 /// expansion (up to the shorter dimension), then by dimension, as for dense.
-pub fn cmp_sparse(a_idx: &[u32], a_val: &[f32], a_dim: usize, b_idx: &[u32], b_val: &[f32], b_dim: usize) -> std::cmp::Ordering {
+pub fn cmp_sparse(
+    a_idx: &[u32],
+    a_val: &[f32],
+    a_dim: usize,
+    b_idx: &[u32],
+    b_val: &[f32],
+    b_dim: usize,
+) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     let limit = a_dim.min(b_dim) as u32;
     let (mut i, mut j) = (0, 0);
@@ -132,7 +161,9 @@ mod tests {
         let a = SparseVec::from_dense(&[0.0, 1.0, 0.0]);
         let b = SparseVec::from_dense(&[0.0, 1.0, 2.0]);
         let c = SparseVec::from_dense(&[-1.0, 5.0, 0.0]);
-        let cmp = |x: &SparseVec, y: &SparseVec| cmp_sparse(&x.indices, &x.values, x.dim, &y.indices, &y.values, y.dim);
+        let cmp = |x: &SparseVec, y: &SparseVec| {
+            cmp_sparse(&x.indices, &x.values, x.dim, &y.indices, &y.values, y.dim)
+        };
         assert_eq!(cmp(&a, &b), Ordering::Less);
         assert_eq!(cmp(&b, &a), Ordering::Greater);
         assert_eq!(cmp(&c, &a), Ordering::Less);

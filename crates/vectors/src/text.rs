@@ -3,6 +3,7 @@
 //! input and return a [`VectorError`] for anything malformed.
 
 use crate::error::{ErrorKind, Result, VectorError};
+use crate::float_text::is_c_space;
 use crate::float_text::{format_f32, parse_f32};
 use crate::sparse::SparseVec;
 use crate::{MAX_DIM, SPARSE_MAX_DIM};
@@ -11,11 +12,11 @@ use crate::{MAX_DIM, SPARSE_MAX_DIM};
 /// the count is within 1..=MAX_DIM. Whitespace around tokens is allowed.
 pub fn parse_dense(input: &str, type_name: &str) -> Result<Vec<f32>> {
     let inner = input
-        .trim()
+        .trim_matches(is_c_space)
         .strip_prefix('[')
         .and_then(|s| s.strip_suffix(']'))
         .ok_or_else(|| VectorError::syntax(type_name, input))?;
-    if inner.trim().is_empty() {
+    if inner.trim_matches(is_c_space).is_empty() {
         return Err(at_least_one_dim(type_name));
     }
     let mut values = Vec::new();
@@ -23,7 +24,7 @@ pub fn parse_dense(input: &str, type_name: &str) -> Result<Vec<f32>> {
         if values.len() == MAX_DIM {
             return Err(too_many_dims(type_name, MAX_DIM));
         }
-        values.push(parse_f32(token.trim(), type_name, input)?);
+        values.push(parse_f32(token.trim_matches(is_c_space), type_name, input)?);
     }
     Ok(values)
 }
@@ -45,19 +46,23 @@ pub fn format_dense(values: impl IntoIterator<Item = f32>) -> String {
 /// in 1..=dim; zero values are dropped (a sparse value never stores zeros).
 pub fn parse_sparse(input: &str, type_name: &str) -> Result<SparseVec> {
     let syntax = || VectorError::syntax(type_name, input);
-    let trimmed = input.trim();
+    let trimmed = input.trim_matches(is_c_space);
     let body = trimmed.strip_prefix('{').ok_or_else(syntax)?;
     let (pairs, dim_text) = body.split_once('}').ok_or_else(syntax)?;
-    let dim_text = dim_text.trim_start().strip_prefix('/').ok_or_else(syntax)?.trim();
+    let dim_text = dim_text
+        .trim_start_matches(is_c_space)
+        .strip_prefix('/')
+        .ok_or_else(syntax)?
+        .trim_matches(is_c_space);
     let dim = parse_sparse_dim(dim_text, type_name, input)?;
     let mut indices = Vec::new();
     let mut values = Vec::new();
     let mut last_index: Option<u32> = None;
-    if !pairs.trim().is_empty() {
+    if !pairs.trim_matches(is_c_space).is_empty() {
         for pair in pairs.split(',') {
             let (idx, val) = pair.split_once(':').ok_or_else(syntax)?;
-            let idx = parse_index(idx.trim(), type_name, input)?;
-            let value = parse_f32(val.trim(), type_name, input)?;
+            let idx = parse_index(idx.trim_matches(is_c_space), type_name, input)?;
+            let value = parse_f32(val.trim_matches(is_c_space), type_name, input)?;
             if let Some(prev) = last_index {
                 check_ascending(prev, idx, type_name, ErrorKind::InvalidText)?;
             }
@@ -72,44 +77,67 @@ pub fn parse_sparse(input: &str, type_name: &str) -> Result<SparseVec> {
 }
 
 fn parse_sparse_dim(text: &str, type_name: &str, whole: &str) -> Result<usize> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'+') {
-        return Err(VectorError::syntax(type_name, whole));
+    match parse_integer(text).ok_or_else(|| VectorError::syntax(type_name, whole))? {
+        Integer::Value(dim) if dim < 1 => Err(at_least_one_dim(type_name)),
+        Integer::Value(dim) if dim <= SPARSE_MAX_DIM as i64 => Ok(dim as usize),
+        Integer::Negative => Err(at_least_one_dim(type_name)),
+        _ => Err(too_many_dims(type_name, SPARSE_MAX_DIM)),
     }
-    let dim: i64 = text.parse().map_err(|_| {
-        VectorError::new(ErrorKind::OutOfRange, format!("{type_name} dimension \"{text}\" is out of range"))
-    })?;
-    if dim < 1 {
-        return Err(at_least_one_dim(type_name));
+}
+
+/// An integer token: its value, or which way it overflowed i64.
+enum Integer {
+    Value(i64),
+    Positive,
+    Negative,
+}
+
+/// Parses `[+-]?[0-9]+`; `None` when the token is not an integer at all.
+fn parse_integer(text: &str) -> Option<Integer> {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
-    if dim as u64 > SPARSE_MAX_DIM as u64 {
-        return Err(too_many_dims(type_name, SPARSE_MAX_DIM));
-    }
-    Ok(dim as usize)
+    Some(match text.parse::<i64>() {
+        Ok(v) => Integer::Value(v),
+        Err(_) if text.starts_with('-') => Integer::Negative,
+        Err(_) => Integer::Positive,
+    })
 }
 
 /// Parses a 1-based index; returns it 0-based.
 fn parse_index(text: &str, type_name: &str, whole: &str) -> Result<u32> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'+') {
-        return Err(VectorError::syntax(type_name, whole));
+    match parse_integer(text).ok_or_else(|| VectorError::syntax(type_name, whole))? {
+        Integer::Value(idx) if (1..=SPARSE_MAX_DIM as i64).contains(&idx) => Ok((idx - 1) as u32),
+        _ => Err(index_out_of_range(text, type_name)),
     }
-    let idx: i64 = text.parse().map_err(|_| index_out_of_range(text, type_name))?;
-    if idx < 1 || idx > SPARSE_MAX_DIM as i64 {
-        return Err(index_out_of_range(text, type_name));
-    }
-    Ok((idx - 1) as u32)
 }
 
 fn index_out_of_range(text: &str, type_name: &str) -> VectorError {
-    VectorError::new(ErrorKind::Data, format!("{type_name} index {text} is out of range: indices start at 1"))
+    VectorError::new(
+        ErrorKind::Data,
+        format!("{type_name} index {text} is out of range: indices start at 1 and are at most the dimension"),
+    )
 }
 
 /// Indices must strictly ascend; `kind` says whether text or binary input.
-pub(crate) fn check_ascending(prev: u32, next: u32, type_name: &str, kind: ErrorKind) -> Result<()> {
+pub(crate) fn check_ascending(
+    prev: u32,
+    next: u32,
+    type_name: &str,
+    kind: ErrorKind,
+) -> Result<()> {
     if next == prev {
-        return Err(VectorError::new(kind, format!("{type_name} indices must not contain duplicates")));
+        return Err(VectorError::new(
+            kind,
+            format!("{type_name} indices must not contain duplicates"),
+        ));
     }
     if next < prev {
-        return Err(VectorError::new(kind, format!("{type_name} indices must be in ascending order")));
+        return Err(VectorError::new(
+            kind,
+            format!("{type_name} indices must be in ascending order"),
+        ));
     }
     Ok(())
 }
@@ -132,12 +160,18 @@ pub fn format_sparse(v: &SparseVec) -> String {
 
 /// `T must have at least 1 dimension` (22000).
 pub fn at_least_one_dim(type_name: &str) -> VectorError {
-    VectorError::new(ErrorKind::Data, format!("{type_name} must have at least 1 dimension"))
+    VectorError::new(
+        ErrorKind::Data,
+        format!("{type_name} must have at least 1 dimension"),
+    )
 }
 
 /// `T cannot have more than N dimensions` (54000).
 pub fn too_many_dims(type_name: &str, max: usize) -> VectorError {
-    VectorError::new(ErrorKind::TooLarge, format!("{type_name} cannot have more than {max} dimensions"))
+    VectorError::new(
+        ErrorKind::TooLarge,
+        format!("{type_name} cannot have more than {max} dimensions"),
+    )
 }
 
 #[cfg(test)]
