@@ -15,3 +15,4 @@ pgrx::extension_sql_file!("../sql/halfembedding.sql", name = "halfembedding", re
 pgrx::extension_sql_file!("../sql/sparseembedding.sql", name = "sparseembedding", requires = ["halfembedding"]);
 pgrx::extension_sql_file!("../sql/casts.sql", name = "casts", requires = ["sparseembedding"]);
 pgrx::extension_sql_file!("../sql/aggregates.sql", name = "aggregates", requires = ["casts"]);
+pgrx::extension_sql_file!("../sql/multiembedding.sql", name = "multiembedding", requires = ["aggregates"]);

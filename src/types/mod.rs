@@ -6,4 +6,5 @@ pub mod casts;
 pub mod dense;
 pub mod dense_kinds;
 pub mod layout;
+pub mod multi;
 pub mod sparse;

@@ -84,3 +84,20 @@ def test_binary_parameters(conninfo):
         nan = RawEmbedding(struct.pack(">hhf", 1, 0, float("nan")))
         with pytest.raises(psycopg.errors.DataException, match="NaN"):
             conn.execute("SELECT %b::text", (nan,))
+
+
+def test_multiembedding_text_parameters(conninfo):
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("CREATE TABLE passages (id int PRIMARY KEY, toks multiembedding(2))")
+        bags = {1: [[1, 0], [0, 1]], 2: [[0.9, 0.1]], 3: [[-1, 0]]}
+        text = lambda bag: "[" + ",".join(to_text(t) for t in bag) + "]"
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO passages VALUES (%s, %s)", [(i, text(b)) for i, b in bags.items()])
+        query = text([[1, 0], [0, 1]])
+        got = conn.execute(
+            "SELECT id, maxsim(toks, %s) FROM passages ORDER BY toks @# %s LIMIT 2", (query, query)
+        ).fetchall()
+        assert got == [(1, 2.0), (2, pytest.approx(1.0, abs=1e-6))]
+        assert conn.execute("SELECT toks::text FROM passages WHERE id = 2").fetchone()[0] == "[[0.9,0.1]]"
+        with pytest.raises(psycopg.errors.DataException, match="same dimensions"):
+            conn.execute("SELECT %s::multiembedding", ("[[1,2],[3]]",))
