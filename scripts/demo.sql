@@ -1,7 +1,10 @@
 -- ember demo: dense, half and sparse embeddings in ordinary tables.
 \pset footer off
+\set QUIET on
+SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS ember CASCADE;
 CREATE EXTENSION ember;
+\set QUIET off
 
 CREATE TABLE items (
     id       bigint PRIMARY KEY,
@@ -30,3 +33,8 @@ SELECT name, sparse <#> '{1:1,3:1}/8' AS neg_ip FROM items ORDER BY sparse <#> '
 SELECT avg(dense) AS avg, sum(half) AS sum FROM items;
 SELECT '[1,2,3]'::embedding + '[4,5,6]' AS add, l2_normalize('[3,4]'::embedding) AS unit,
        subvector('[1,2,3,4,5]'::embedding, 2, 3) AS sub, binary_quantize('[1,-1,2]'::embedding) AS bits;
+
+\echo 'Late interaction: rank bags of token vectors by MaxSim (@# is its negation):'
+CREATE TEMP TABLE passages (id int, toks multiembedding(2));
+INSERT INTO passages VALUES (1, '[[1,0],[0,1]]'), (2, '[[0.9,0.1]]'), (3, '[[-1,0],[0.2,0.8]]');
+SELECT id, maxsim(toks, '[[1,0],[0,1]]') AS maxsim FROM passages ORDER BY toks @# '[[1,0],[0,1]]' LIMIT 3;
