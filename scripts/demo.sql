@@ -2,6 +2,7 @@
 \pset footer off
 \set QUIET on
 SET client_min_messages = warning;
+DROP TABLE IF EXISTS items;
 DROP EXTENSION IF EXISTS ember CASCADE;
 CREATE EXTENSION ember;
 \set QUIET off
