@@ -7,8 +7,8 @@
 //! - Working sets: "L2" = at most 512 KiB of documents (half of this Zen 5's
 //!   1 MiB L2, at least one document); "DRAM" = about 256 MiB, far beyond the
 //!   32 MiB L3 (a random 1 MiB block of documents repeated). Samples walk the
-//!   set with one cursor that wraps around, so in the DRAM set every sample
-//!   reads documents last touched more than 100 MiB of traffic ago.
+//!   set with one cursor that wraps around, so in the DRAM set a document is
+//!   read again only after a walk through all 256 MiB (it is cold).
 //! - Methods: `distance::maxsim` (blocked, dispatched: AVX-512 4x4 tiles
 //!   here), `distance::maxsim_with_isa(Isa::Avx2, ..)` (AVX2 4x2 tiles), the
 //!   "simple SIMD loop" (for each query token the max over document tokens of
@@ -53,11 +53,20 @@ struct Shape {
 }
 
 const SHAPES: [Shape; 4] = [
-    Shape { dim: 128, query_tokens: 32, doc_tokens: 180, note: "ColBERTv2" },
-    Shape { dim: 96, query_tokens: 32, doc_tokens: 300, note: "small ColBERT, long doc" },
-    Shape { dim: 384, query_tokens: 16, doc_tokens: 128, note: "MiniLM token vectors" },
-    Shape { dim: 24, query_tokens: 8, doc_tokens: 20, note: "tiny" },
+    shape(128, 32, 180, "ColBERTv2"),
+    shape(96, 32, 300, "small ColBERT, long doc"),
+    shape(384, 16, 128, "MiniLM token vectors"),
+    shape(24, 8, 20, "tiny"),
 ];
+
+const fn shape(dim: usize, query_tokens: usize, doc_tokens: usize, note: &'static str) -> Shape {
+    Shape {
+        dim,
+        query_tokens,
+        doc_tokens,
+        note,
+    }
+}
 
 impl Shape {
     fn doc_len(&self) -> usize {
@@ -137,7 +146,11 @@ struct Stats {
 fn stats(mut values: Vec<f64>) -> Stats {
     values.sort_by(f64::total_cmp);
     let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-    Stats { p25: at(0.25), median: at(0.5), p75: at(0.75) }
+    Stats {
+        p25: at(0.25),
+        median: at(0.5),
+        p75: at(0.75),
+    }
 }
 
 fn seconds_of(run: impl FnOnce() -> f32) -> f64 {
@@ -163,7 +176,10 @@ mod fma_chains {
     /// `N` independent zmm chains `acc = acc * mul + add`, `iterations` times.
     #[target_feature(enable = "avx512f")]
     pub fn zmm<const N: usize>(iterations: u64, seed: f32) -> f32 {
-        let (mul, add) = (_mm512_set1_ps(1.0 - seed * 1e-3), _mm512_set1_ps(seed * 1e-3));
+        let (mul, add) = (
+            _mm512_set1_ps(1.0 - seed * 1e-3),
+            _mm512_set1_ps(seed * 1e-3),
+        );
         let mut acc = [_mm512_setzero_ps(); N];
         for (i, a) in acc.iter_mut().enumerate() {
             *a = _mm512_set1_ps(seed + i as f32);
@@ -173,14 +189,20 @@ mod fma_chains {
                 *a = _mm512_fmadd_ps(*a, mul, add);
             }
         }
-        let total = acc.iter().fold(_mm512_setzero_ps(), |t, &a| _mm512_add_ps(t, a));
-        _mm512_reduce_add_ps(total)
+        // Keeps every chain live; one lane is enough for that.
+        _mm512_cvtss_f32(
+            acc.iter()
+                .fold(_mm512_setzero_ps(), |t, &a| _mm512_add_ps(t, a)),
+        )
     }
 
     /// `N` independent ymm chains `acc = acc * mul + add`, `iterations` times.
     #[target_feature(enable = "avx2,fma")]
     pub fn ymm<const N: usize>(iterations: u64, seed: f32) -> f32 {
-        let (mul, add) = (_mm256_set1_ps(1.0 - seed * 1e-3), _mm256_set1_ps(seed * 1e-3));
+        let (mul, add) = (
+            _mm256_set1_ps(1.0 - seed * 1e-3),
+            _mm256_set1_ps(seed * 1e-3),
+        );
         let mut acc = [_mm256_setzero_ps(); N];
         for (i, a) in acc.iter_mut().enumerate() {
             *a = _mm256_set1_ps(seed + i as f32);
@@ -190,10 +212,10 @@ mod fma_chains {
                 *a = _mm256_fmadd_ps(*a, mul, add);
             }
         }
-        let total = acc.iter().fold(_mm256_setzero_ps(), |t, &a| _mm256_add_ps(t, a));
-        let half = _mm_add_ps(_mm256_castps256_ps128(total), _mm256_extractf128_ps::<1>(total));
-        let pairs = _mm_hadd_ps(half, half);
-        _mm_cvtss_f32(_mm_hadd_ps(pairs, pairs))
+        _mm256_cvtss_f32(
+            acc.iter()
+                .fold(_mm256_setzero_ps(), |t, &a| _mm256_add_ps(t, a)),
+        )
     }
 }
 
@@ -202,32 +224,23 @@ mod fma_chains {
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)] // the only unsafe in the benches: calling #[target_feature] functions
 fn run_fma_chains(wide: bool, chains: usize, iterations: u64) -> Option<f32> {
+    use fma_chains::{ymm, zmm};
     let seed = black_box(0.5);
-    if wide {
-        if !is_x86_feature_detected!("avx512f") {
-            return None;
+    let has_zmm = is_x86_feature_detected!("avx512f");
+    let has_ymm = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    // SAFETY: each arm runs only if the CPU has its instructions (the guards).
+    let result = unsafe {
+        match (wide, chains) {
+            (true, 8) if has_zmm => zmm::<8>(iterations, seed),
+            (true, 12) if has_zmm => zmm::<12>(iterations, seed),
+            (true, 16) if has_zmm => zmm::<16>(iterations, seed),
+            (false, 8) if has_ymm => ymm::<8>(iterations, seed),
+            (false, 12) if has_ymm => ymm::<12>(iterations, seed),
+            (false, 16) if has_ymm => ymm::<16>(iterations, seed),
+            _ => return None,
         }
-        // SAFETY: the CPU has AVX-512F (checked just above).
-        unsafe {
-            match chains {
-                8 => Some(fma_chains::zmm::<8>(iterations, seed)),
-                12 => Some(fma_chains::zmm::<12>(iterations, seed)),
-                _ => Some(fma_chains::zmm::<16>(iterations, seed)),
-            }
-        }
-    } else {
-        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
-            return None;
-        }
-        // SAFETY: the CPU has AVX2 and FMA (checked just above).
-        unsafe {
-            match chains {
-                8 => Some(fma_chains::ymm::<8>(iterations, seed)),
-                12 => Some(fma_chains::ymm::<12>(iterations, seed)),
-                _ => Some(fma_chains::ymm::<16>(iterations, seed)),
-            }
-        }
-    }
+    };
+    Some(result)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -239,7 +252,8 @@ fn run_fma_chains(_wide: bool, _chains: usize, _iterations: u64) -> Option<f32> 
 /// if the CPU lacks the instructions.
 fn peak_sample(wide: bool, chains: usize) -> Option<f64> {
     run_fma_chains(wide, chains, 1)?;
-    let seconds = seconds_of(|| run_fma_chains(wide, chains, black_box(PEAK_ITERATIONS)).unwrap_or(0.0));
+    let seconds =
+        seconds_of(|| run_fma_chains(wide, chains, black_box(PEAK_ITERATIONS)).unwrap_or(0.0));
     let lanes = if wide { 16.0 } else { 8.0 };
     Some(PEAK_ITERATIONS as f64 * chains as f64 * lanes * 2.0 / seconds / 1e9)
 }
@@ -247,11 +261,12 @@ fn peak_sample(wide: bool, chains: usize) -> Option<f64> {
 /// The peak table: every configuration once per round, `PEAK_ROUNDS`
 /// rounds; (instructions, chains, wide, median and best GFLOP/s).
 fn measure_peak() -> Vec<PeakRow> {
-    let configs: Vec<(&'static str, bool, usize)> = [(true, "zmm (AVX-512F)"), (false, "ymm (AVX2+FMA)")]
-        .into_iter()
-        .flat_map(|(wide, name)| [8, 12, 16].map(|chains| (name, wide, chains)))
-        .filter(|&(_, wide, chains)| peak_sample(wide, chains).is_some())
-        .collect();
+    let configs: Vec<(&'static str, bool, usize)> =
+        [(true, "zmm (AVX-512F)"), (false, "ymm (AVX2+FMA)")]
+            .into_iter()
+            .flat_map(|(wide, name)| [8, 12, 16].map(|chains| (name, wide, chains)))
+            .filter(|&(_, wide, chains)| peak_sample(wide, chains).is_some())
+            .collect();
     let mut samples = vec![Vec::new(); configs.len()];
     for _ in 0..PEAK_ROUNDS {
         for (config, slot) in configs.iter().zip(&mut samples) {
@@ -264,8 +279,16 @@ fn measure_peak() -> Vec<PeakRow> {
         .map(|(&(name, wide, chains), values)| {
             let best = values.iter().copied().fold(0.0, f64::max);
             let median = stats(values).median;
-            eprintln!("  {name} FMA, {chains:>2} chains: median {median:.1}, best {best:.1} GFLOP/s");
-            PeakRow { name, wide, chains, median, best }
+            eprintln!(
+                "  {name} FMA, {chains:>2} chains: median {median:.1}, best {best:.1} GFLOP/s"
+            );
+            PeakRow {
+                name,
+                wide,
+                chains,
+                median,
+                best,
+            }
         })
         .collect()
 }
@@ -288,7 +311,10 @@ impl Workload<'_> {
         while left > 0 {
             let take = left.min(self.count - self.cursor);
             let docs = &self.docs[self.cursor * len..(self.cursor + take) * len];
-            sum += docs.chunks_exact(len).map(|doc| method(dim, doc, query)).sum::<f32>();
+            sum += docs
+                .chunks_exact(len)
+                .map(|doc| method(dim, doc, query))
+                .sum::<f32>();
             self.cursor = (self.cursor + take) % self.count;
             left -= take;
         }
@@ -303,7 +329,11 @@ impl Workload<'_> {
             let seconds = seconds_of(|| self.run(method, pairs));
             if seconds >= SAMPLE_SECONDS / 4.0 || pairs >= 1 << 24 {
                 let target = (pairs as f64 * SAMPLE_SECONDS / seconds).ceil() as usize;
-                let cap = if large { (self.count / 4).max(1) } else { usize::MAX };
+                let cap = if large {
+                    (self.count / 4).max(1)
+                } else {
+                    usize::MAX
+                };
                 return target.clamp(1, cap);
             }
             pairs *= 2;
@@ -322,26 +352,53 @@ struct Row {
 }
 
 /// Interleaved rounds of every method over `docs` (whole documents).
-fn measure_set(shape_index: usize, set: &'static str, docs: &[f32], query: &[f32], reference: (bool, usize)) -> Row {
+fn measure_set(
+    shape_index: usize,
+    set: &'static str,
+    docs: &[f32],
+    query: &[f32],
+    reference: (bool, usize),
+) -> Row {
     let shape = &SHAPES[shape_index];
     let count = docs.len() / shape.doc_len();
     check_agreement(shape, &docs[..shape.doc_len()], query);
-    let mut work = Workload { shape, docs, query, count, cursor: 0 };
+    let mut work = Workload {
+        shape,
+        docs,
+        query,
+        count,
+        cursor: 0,
+    };
     let large = set == "DRAM";
-    let pairs: Vec<usize> = METHODS.iter().map(|&(_, m)| work.calibrate(m, large)).collect();
-    let mut row = Row { shape: shape_index, set, docs: count, seconds: Default::default(), peak: Vec::new() };
+    let pairs: Vec<usize> = METHODS
+        .iter()
+        .map(|&(_, m)| work.calibrate(m, large))
+        .collect();
+    let mut row = Row {
+        shape: shape_index,
+        set,
+        docs: count,
+        seconds: Default::default(),
+        peak: Vec::new(),
+    };
     for round in 0..ROUNDS {
         for i in 0..METHODS.len() {
             let m = (round + i) % METHODS.len();
             let seconds = seconds_of(|| work.run(METHODS[m].1, pairs[m]));
             row.seconds[m].push(seconds / pairs[m] as f64);
         }
-        row.peak.push(peak_sample(reference.0, reference.1).unwrap_or(f64::NAN));
+        row.peak
+            .push(peak_sample(reference.0, reference.1).unwrap_or(f64::NAN));
     }
     let mut line = format!("  {:<14} {set:<4}", shape.label());
     for (&(name, _), seconds) in METHODS.iter().zip(&row.seconds) {
         let median = stats(seconds.clone()).median;
-        let _ = write!(line, " | {name} {:.2} us {:.1} GFLOP/s", median * 1e6, shape.flops_per_pair() / median / 1e9);
+        let _ = write!(
+            line,
+            " | {name} {:.2} us {:.1} GFLOP/s",
+            median * 1e6,
+            shape.flops_per_pair() / median / 1e9
+        );
     }
     eprintln!("{line}");
     row
@@ -355,7 +412,10 @@ fn check_agreement(shape: &Shape, doc: &[f32], query: &[f32]) {
     for (name, method) in METHODS {
         let score = method(shape.dim, doc, query);
         if (score - reference).abs() > tolerance {
-            eprintln!("  WARNING: {name} gives {score}, naive {reference} (dim {})", shape.dim);
+            eprintln!(
+                "  WARNING: {name} gives {score}, naive {reference} (dim {})",
+                shape.dim
+            );
         }
     }
 }
@@ -437,7 +497,10 @@ fn today() -> String {
 /// The load average from /proc/loadavg (1, 5, 15 minutes).
 fn load_average() -> String {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn main() {
@@ -495,7 +558,12 @@ fn per_round(rounds: usize, value: impl Fn(usize) -> f64, unit: &str, digits: us
 }
 
 /// The markdown report.
-fn report(peak: &[PeakRow], reference: (bool, usize), rows: &[Row], load: &(String, String)) -> String {
+fn report(
+    peak: &[PeakRow],
+    reference: (bool, usize),
+    rows: &[Row],
+    load: &(String, String),
+) -> String {
     let (model, flags, mhz) = cpu_description();
     let isa = distance::active_isa();
     let mut out = format!("# MaxSim\n\nCPU: {model}; flags: {flags}; dispatched ISA: `{isa}`; ");
@@ -507,7 +575,10 @@ fn report(peak: &[PeakRow], reference: (bool, usize), rows: &[Row], load: &(Stri
         load.1
     );
     peak_section(&mut out, peak, reference, mhz);
-    let _ = writeln!(out, "## Speedups and fraction of peak (median over rounds, IQR in brackets)\n");
+    let _ = writeln!(
+        out,
+        "## Speedups and fraction of peak (median over rounds, IQR in brackets)\n"
+    );
     let _ = writeln!(
         out,
         "| dim / q x d | set | blocked / naive | blocked / simple | blocked / avx2 \
@@ -520,7 +591,12 @@ fn report(peak: &[PeakRow], reference: (bool, usize), rows: &[Row], load: &(Stri
         let ratio = |m: usize| per_round(n, |r| row.seconds[m][r] / row.seconds[0][r], "x", 2);
         let percent = |m: usize| {
             let digits = if m == 3 { 1 } else { 0 };
-            per_round(n, |r| 100.0 * flops / row.seconds[m][r] / 1e9 / row.peak[r], "%", digits)
+            per_round(
+                n,
+                |r| 100.0 * flops / row.seconds[m][r] / 1e9 / row.peak[r],
+                "%",
+                digits,
+            )
         };
         let _ = writeln!(
             out,
@@ -542,13 +618,20 @@ fn report(peak: &[PeakRow], reference: (bool, usize), rows: &[Row], load: &(Stri
 
 /// The measured-peak table and what it implies.
 fn peak_section(out: &mut String, peak: &[PeakRow], reference: (bool, usize), mhz: Option<f64>) {
-    let _ = writeln!(out, "## Peak single-core f32 FLOP rate (measured in this run)\n");
+    let _ = writeln!(
+        out,
+        "## Peak single-core f32 FLOP rate (measured in this run)\n"
+    );
     let _ = writeln!(
         out,
         "| FMA | independent chains | median GFLOP/s | best GFLOP/s |\n|---|---:|---:|---:|"
     );
     for row in peak {
-        let _ = writeln!(out, "| {} | {} | {:.1} | {:.1} |", row.name, row.chains, row.median, row.best);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {:.1} |",
+            row.name, row.chains, row.median, row.best
+        );
     }
     let find = |wide: bool| {
         peak.iter()
@@ -569,7 +652,11 @@ fn peak_section(out: &mut String, peak: &[PeakRow], reference: (bool, usize), mh
         zmm / 64.0
     );
     if let Some(mhz) = mhz {
-        let _ = write!(out, " (/proc/cpuinfo reports {:.2} GHz, the nominal clock)", mhz / 1000.0);
+        let _ = write!(
+            out,
+            " (/proc/cpuinfo reports {:.2} GHz, the nominal clock)",
+            mhz / 1000.0
+        );
     }
     let _ = write!(out, ".");
     if let Some(ymm) = ymm {
@@ -590,12 +677,22 @@ fn peak_section(out: &mut String, peak: &[PeakRow], reference: (bool, usize), mh
 
 /// Median time and GFLOP/s of every method.
 fn absolute_section(out: &mut String, rows: &[Row]) {
-    let _ = writeln!(out, "\n## Time per (query, doc) pair and GFLOP/s (medians)\n");
-    let _ = write!(out, "| dim / q x d | shape | set | docs in set | MFLOP / pair |");
+    let _ = writeln!(
+        out,
+        "\n## Time per (query, doc) pair and GFLOP/s (medians)\n"
+    );
+    let _ = write!(
+        out,
+        "| dim / q x d | shape | set | docs in set | MFLOP / pair |"
+    );
     for (name, _) in METHODS {
         let _ = write!(out, " {name} us | {name} GFLOP/s |");
     }
-    let _ = writeln!(out, "\n|---|---|---|---:|---:|{}", "---:|".repeat(2 * METHODS.len()));
+    let _ = writeln!(
+        out,
+        "\n|---|---|---|---:|---:|{}",
+        "---:|".repeat(2 * METHODS.len())
+    );
     for row in rows {
         let shape = &SHAPES[row.shape];
         let flops = shape.flops_per_pair();
