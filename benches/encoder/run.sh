@@ -19,8 +19,8 @@ psql -X -q -d ember_bench -c "DROP EXTENSION IF EXISTS ember CASCADE" -c "CREATE
 
 # 2,000 real sentences: WordNet noun glosses (every 40th synset).
 corpus="$(mktemp)"; trap 'rm -f "$corpus"' EXIT
-grep -v '^  ' /usr/share/wordnet/data.noun | awk 'NR % 40 == 7 { split($0, p, " [|] "); g = p[2]; sub(/ +$/, "", g); print g }' |
-    head -n 2000 > "$corpus"
+grep -v '^  ' /usr/share/wordnet/data.noun |
+    awk 'NR % 40 == 7 && n < 2000 { split($0, p, " [|] "); g = p[2]; sub(/ +$/, "", g); print g; n++ }' > "$corpus"
 
 "$venv/bin/python" "$(dirname "$0")/bench_encoder.py" --corpus "$corpus" --model "$MODEL_PATH/all-MiniLM-L6-v2" \
     --out "$EMBER_ROOT/benches/results/encoder.md"
