@@ -187,7 +187,7 @@ unsafe fn encode_batch(fcinfo: FunctionCallInfo, encode: Encode) -> Datum {
 unsafe fn array_datum(fcinfo: FunctionCallInfo, items: &[Option<Datum>]) -> Datum {
     // SAFETY: rettype is an array type of a varlena, int4-aligned element.
     unsafe {
-        let elem = pg_sys::get_element_type(pg_sys::get_fn_expr_rettype((*fcinfo).flinfo));
+        let elem = fmgr::result_element_type(fcinfo);
         let mut values: Vec<Datum> = items.iter().map(|d| d.unwrap_or(Datum::from(0usize))).collect();
         let mut nulls: Vec<bool> = items.iter().map(Option::is_none).collect();
         let mut dims = [items.len() as i32];

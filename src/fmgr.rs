@@ -132,6 +132,20 @@ pub unsafe fn arg_recv_bytes<'a>(fcinfo: FunctionCallInfo, n: usize) -> &'a [u8]
     }
 }
 
+/// The element type of the function's declared array result, from the call
+/// expression (every SQL-level call has one).
+///
+/// # Safety
+/// `fcinfo` is the live call's.
+pub unsafe fn result_element_type(fcinfo: FunctionCallInfo) -> pg_sys::Oid {
+    // SAFETY: flinfo is valid for the call; both lookups are catalog reads.
+    let elem = unsafe { pg_sys::get_element_type(pg_sys::get_fn_expr_rettype((*fcinfo).flinfo)) };
+    if elem == pg_sys::InvalidOid {
+        ereport!(ERROR, PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "cannot determine the result array type of this call");
+    }
+    elem
+}
+
 /// A float8 result.
 pub fn f64_datum(v: f64) -> Datum {
     Datum::from(v.to_bits())

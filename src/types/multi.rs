@@ -187,8 +187,7 @@ pg_v1!(fn ember_multiembedding_to_embedding_array(fcinfo) {
     // embedding[], whose element type we look up from the call expression.
     unsafe {
         let m = multi_arg(fcinfo, 0);
-        let array_type = pg_sys::get_fn_expr_rettype((*fcinfo).flinfo);
-        let elem_type = pg_sys::get_element_type(array_type);
+        let elem_type = fmgr::result_element_type(fcinfo);
         let mut items: Vec<Datum> = m.data.chunks_exact(m.dim).map(dense_datum::<f32>).collect();
         let arr = pg_sys::construct_array(items.as_mut_ptr(), items.len() as i32, elem_type, -1, false, pg_sys::TYPALIGN_INT as std::ffi::c_char);
         Datum::from(arr)
