@@ -23,7 +23,7 @@ use crate::types::multi::multi_datum;
 /// replaced model directory is reloaded (this is why `embed` is STABLE).
 struct Cached {
     model: Arc<Model>,
-    stamp: Option<(SystemTime, u64)>,
+    stamp: Option<(SystemTime, u64, u64)>,
 }
 
 thread_local! {
@@ -100,9 +100,12 @@ fn installed_models(root: &Path) -> Vec<String> {
     names
 }
 
-fn weights_stamp(dir: &Path) -> Option<(SystemTime, u64)> {
+/// Identity of the weights file: modification time, size and inode (a model
+/// replaced by renaming a new directory over the old one has a new inode).
+fn weights_stamp(dir: &Path) -> Option<(SystemTime, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(dir.join("model.safetensors")).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
+    Some((meta.modified().ok()?, meta.len(), meta.ino()))
 }
 
 /// The named model, loaded once per backend (and again if its weights change).
