@@ -22,6 +22,10 @@ macro_rules! pg_v1 {
             }
         }
         $(#[$meta])*
+        ///
+        /// # Safety
+        /// Called only by Postgres's function manager, with the live call's
+        /// `fcinfo` and the argument types its SQL declaration names.
         #[unsafe(no_mangle)]
         pub unsafe extern "C-unwind" fn $name($fcinfo: pgrx::pg_sys::FunctionCallInfo) -> pgrx::pg_sys::Datum {
             // The guard #[pg_guard] would add: a Rust panic or ERROR report

@@ -38,7 +38,7 @@ fn check_typmod(dim: usize, typmod: i32) {
 }
 
 /// `T_in(cstring, oid, int4)`.
-pub unsafe fn text_in<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
+unsafe fn text_in<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: input functions receive (cstring, oid, int4).
     let (input, typmod) = unsafe { (fmgr::arg_cstr(fcinfo, 0, T::NAME), arg_i32(fcinfo, 2)) };
     let values = text::parse_dense(input, T::NAME).or_raise();
@@ -47,14 +47,14 @@ pub unsafe fn text_in<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
 }
 
 /// `T_out(T) -> cstring`.
-pub unsafe fn text_out<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
+unsafe fn text_out<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: output functions receive one non-null T.
     let a = unsafe { dense_arg::<T>(fcinfo, 0) };
     fmgr::cstring_datum(&text::format_dense(T::widen(a).iter().copied()))
 }
 
 /// `T_typmod_in(cstring[]) -> int4`: the `n` of `T(n)`.
-pub unsafe fn typmod_in<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
+unsafe fn typmod_in<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: typmod_in receives a cstring[] datum.
     let n = unsafe { single_typmod(fcinfo, T::NAME) };
     if n < 1 {
@@ -85,7 +85,7 @@ pub unsafe fn single_typmod(fcinfo: FunctionCallInfo, type_name: &str) -> i32 {
 }
 
 /// `T(T, int4, bool) -> T`: enforces a column's typmod on assignment.
-pub unsafe fn typmod_cast<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
+unsafe fn typmod_cast<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: the length-coercion cast receives (T, int4, bool).
     let (a, typmod) = unsafe { (dense_arg::<T>(fcinfo, 0), arg_i32(fcinfo, 1)) };
     check_typmod(a.len(), typmod);
@@ -94,7 +94,7 @@ pub unsafe fn typmod_cast<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
 }
 
 /// `T_recv(internal, oid, int4)`.
-pub unsafe fn recv<T: DenseType>(fcinfo: FunctionCallInfo, decode: fn(&[u8]) -> vectors::Result<Vec<T::Elem>>) -> Datum {
+unsafe fn recv<T: DenseType>(fcinfo: FunctionCallInfo, decode: fn(&[u8]) -> vectors::Result<Vec<T::Elem>>) -> Datum {
     // SAFETY: receive functions get (internal StringInfo, oid, int4).
     let (bytes, typmod) = unsafe { (fmgr::arg_recv_bytes(fcinfo, 0), arg_i32(fcinfo, 2)) };
     let values = decode(bytes).or_raise();
@@ -103,27 +103,30 @@ pub unsafe fn recv<T: DenseType>(fcinfo: FunctionCallInfo, decode: fn(&[u8]) -> 
 }
 
 /// `T_send(T) -> bytea`.
-pub unsafe fn send<T: DenseType>(fcinfo: FunctionCallInfo, encode: fn(&[T::Elem]) -> Vec<u8>) -> Datum {
+unsafe fn send<T: DenseType>(fcinfo: FunctionCallInfo, encode: fn(&[T::Elem]) -> Vec<u8>) -> Datum {
     // SAFETY: send functions get one non-null T.
     fmgr::bytea_datum(&encode(unsafe { dense_arg::<T>(fcinfo, 0) }))
 }
 
+/// A distance between two stored vectors.
+type Metric<E> = fn(&[E], &[E]) -> f64;
+
 /// A distance as float8, from the pair of operands.
-pub unsafe fn distance<T: DenseType>(fcinfo: FunctionCallInfo, f: fn(&[T::Elem], &[T::Elem]) -> f64) -> Datum {
+unsafe fn distance<T: DenseType>(fcinfo: FunctionCallInfo, f: Metric<T::Elem>) -> Datum {
     // SAFETY: distance functions receive two non-null T.
     let (a, b) = unsafe { dense_pair::<T>(fcinfo) };
     fmgr::f64_datum(f(a, b))
 }
 
 /// An elementwise arithmetic operator.
-pub unsafe fn arithmetic<T: DenseType>(fcinfo: FunctionCallInfo, op: fn(f32, f32) -> f32) -> Datum {
+unsafe fn arithmetic<T: DenseType>(fcinfo: FunctionCallInfo, op: fn(f32, f32) -> f32) -> Datum {
     // SAFETY: arithmetic operators receive two non-null T.
     let (a, b) = unsafe { dense_pair::<T>(fcinfo) };
     from_f32::<T>(&dense::elementwise(&T::widen(a), &T::widen(b), op, T::NAME).or_raise())
 }
 
 /// `a || b`.
-pub unsafe fn concat<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
+unsafe fn concat<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: || receives two non-null T (of any dimensions).
     let (a, b) = unsafe { (dense_arg::<T>(fcinfo, 0), dense_arg::<T>(fcinfo, 1)) };
     vectors::dense::check_dim(a.len() + b.len(), T::NAME).or_raise();
@@ -131,46 +134,46 @@ pub unsafe fn concat<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
 }
 
 /// A btree comparison: `pred` tells whether the ordering satisfies it.
-pub unsafe fn compare<T: DenseType>(fcinfo: FunctionCallInfo, pred: fn(Ordering) -> bool) -> Datum {
+unsafe fn compare<T: DenseType>(fcinfo: FunctionCallInfo, pred: fn(Ordering) -> bool) -> Datum {
     // SAFETY: comparison operators receive two non-null T (any dimensions).
     let (a, b) = unsafe { (dense_arg::<T>(fcinfo, 0), dense_arg::<T>(fcinfo, 1)) };
     fmgr::bool_datum(pred(dense::cmp_dense(&T::widen(a), &T::widen(b))))
 }
 
 /// The btree support function: -1, 0 or 1.
-pub unsafe fn cmp<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
+unsafe fn cmp<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: as compare.
     let (a, b) = unsafe { (dense_arg::<T>(fcinfo, 0), dense_arg::<T>(fcinfo, 1)) };
     fmgr::i32_datum(dense::cmp_dense(&T::widen(a), &T::widen(b)) as i32)
 }
 
 /// `dims(T) -> int4`.
-pub unsafe fn dims<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
+unsafe fn dims<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: one non-null T.
     fmgr::i32_datum(unsafe { dense_arg::<T>(fcinfo, 0) }.len() as i32)
 }
 
 /// `norm(T) -> float8` (L2 norm).
-pub unsafe fn norm<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
+unsafe fn norm<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: one non-null T.
     fmgr::f64_datum(dense::norm(&T::widen(unsafe { dense_arg::<T>(fcinfo, 0) })))
 }
 
 /// `normalize(T) -> T` (unit L2 norm; zero stays zero).
-pub unsafe fn normalize<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
+unsafe fn normalize<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: one non-null T.
     from_f32::<T>(&dense::normalize(&T::widen(unsafe { dense_arg::<T>(fcinfo, 0) })))
 }
 
 /// `subvector(T, start int4, count int4) -> T`.
-pub unsafe fn subvector<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
+unsafe fn subvector<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: (T, int4, int4), all non-null (STRICT).
     let (a, start, count) = unsafe { (dense_arg::<T>(fcinfo, 0), arg_i32(fcinfo, 1), arg_i32(fcinfo, 2)) };
     dense_datum(&a[dense::subvector_range(a.len(), start, count, T::NAME).or_raise()])
 }
 
 /// `binary_quantize(T) -> bit`: 1 where the element is positive.
-pub unsafe fn binary_quantize<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
+unsafe fn binary_quantize<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: one non-null T.
     let a = T::widen(unsafe { dense_arg::<T>(fcinfo, 0) }).into_owned();
     bit_datum(a.len(), &dense::binary_quantize(&a))
@@ -190,7 +193,7 @@ fn bit_datum(bit_len: usize, bytes: &[u8]) -> Datum {
 }
 
 /// `T -> real[]`.
-pub unsafe fn to_real_array<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
+unsafe fn to_real_array<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
     use pgrx::IntoDatum;
     // SAFETY: one non-null T.
     let a = T::widen(unsafe { dense_arg::<T>(fcinfo, 0) }).into_owned();

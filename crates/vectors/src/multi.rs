@@ -28,7 +28,7 @@ impl MultiVec {
         if data.is_empty() {
             return Err(empty(type_name));
         }
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             return Err(VectorError::new(
                 ErrorKind::Data,
                 format!("{type_name} data is not a whole number of tokens"),
