@@ -23,7 +23,7 @@ ember_models
 
 run "rust unit and property tests (pure crates)" \
     env EMBER_MODEL_PATH="$MODEL_PATH" cargo test --release --manifest-path "$EMBER_ROOT/Cargo.toml" \
-        -p ember-vectors -p ember-distance -p ember-encoder
+        -p ember-vectors -p ember-distance -p ember-encoder -p ember-pagestore -p ember-hnsw
 
 ember_install
 say "starting the test cluster"

@@ -1,0 +1,173 @@
+//! Writing a finished in-memory graph onto pages.
+
+use pagestore::page::{self, BLCKSZ};
+use pagestore::{Page, RelationWrite};
+
+use super::tuples::{ElementTuple, Meta, NeighbourTuple, Special, Tid};
+use super::OnDiskError;
+use crate::metric::Distance;
+use crate::search::GraphView;
+use crate::Hnsw;
+
+/// Where each element's two tuples go, decided before anything is written
+/// (neighbour tuples refer to elements on later pages).
+struct Layout {
+    elements: Vec<Tid>,
+    neighbours: Vec<Tid>,
+}
+
+/// Tracks the fill of the page being planned with a scratch page, using
+/// exactly the arithmetic `add_item` will use.
+struct Planner {
+    scratch: Box<Page>,
+    blk: u32,
+    zeros: Vec<u8>,
+}
+
+impl Planner {
+    fn new(first_blk: u32) -> Self {
+        let mut scratch = Box::new([0u8; BLCKSZ]);
+        page::init(&mut scratch, Special::LEN);
+        Self {
+            scratch,
+            blk: first_blk,
+            zeros: Vec::new(),
+        }
+    }
+
+    fn place(&mut self, len: usize) -> Result<Tid, OnDiskError> {
+        if !page::fits(&self.scratch, len) {
+            page::init(&mut self.scratch, Special::LEN);
+            self.blk += 1;
+            if !page::fits(&self.scratch, len) {
+                return Err(OnDiskError::TupleTooLarge(len));
+            }
+        }
+        self.zeros.resize(len, 0);
+        let off = page::add_item(&mut self.scratch, &self.zeros).expect("fits was checked");
+        Ok(Tid { blk: self.blk, off })
+    }
+}
+
+fn plan<D: Distance>(graph: &Hnsw<D>) -> Result<Layout, OnDiskError> {
+    let mut planner = Planner::new(1);
+    let mut layout = Layout {
+        elements: Vec::new(),
+        neighbours: Vec::new(),
+    };
+    for id in 0..graph.len() as u32 {
+        layout
+            .elements
+            .push(planner.place(ElementTuple::encoded_len(graph.dims()))?);
+        let len = NeighbourTuple::encoded_len(graph.level(id), graph.params().m);
+        layout.neighbours.push(planner.place(len)?);
+    }
+    Ok(layout)
+}
+
+fn tuples_of<D: Distance>(
+    graph: &Hnsw<D>,
+    layout: &Layout,
+    id: u32,
+    heap_tid: Tid,
+) -> Result<[Vec<u8>; 2], OnDiskError> {
+    let element = ElementTuple {
+        level: graph.level(id) as u8,
+        deleted: false,
+        heap_tid,
+        neighbours: layout.neighbours[id as usize],
+        vector: graph.vector(id).to_vec(),
+    };
+    let slots = (0..=graph.level(id))
+        .map(|l| {
+            graph
+                .links(id, l)
+                .iter()
+                .map(|&n| layout.elements[n as usize])
+                .collect()
+        })
+        .collect();
+    let neighbours = NeighbourTuple { slots }.encode(graph.params().m)?;
+    Ok([element.encode(), neighbours])
+}
+
+fn write_meta<R: RelationWrite, D: Distance>(
+    rel: &R,
+    graph: &Hnsw<D>,
+    layout: &Layout,
+    metric_id: u8,
+) {
+    let (entry, entry_level) = match graph.entry_point() {
+        Some((id, level)) => (layout.elements[id as usize], level as u8),
+        None => (Tid::INVALID, 0),
+    };
+    let meta = Meta {
+        dims: graph.dims() as u16,
+        m: graph.params().m as u16,
+        ef_construction: graph.params().ef_construction as u16,
+        metric_id,
+        entry_level,
+        entry,
+        elements: graph.len() as u64,
+    };
+    let (blk, mut guard) = rel.extend();
+    debug_assert_eq!(blk, 0);
+    page::init(&mut guard, Special::LEN);
+    Special {
+        kind: Special::META,
+        next_blk: u32::MAX,
+    }
+    .encode(page::special_mut(&mut guard));
+    page::add_item(&mut guard, &meta.encode()).expect("meta tuple fits an empty page");
+}
+
+/// Writes `graph` into the empty relation `rel`: the metapage, then every
+/// element (with `heap_tids[id]`) and its neighbour tuple, page by page.
+/// `metric_id` is stored for the glue to check the opclass on open.
+///
+/// Each page is written once through one `extend` guard, so the glue can
+/// log the whole build with `log_newpage_range` (or one GenericXLog record
+/// per page).
+pub fn write_graph<R: RelationWrite, D: Distance>(
+    rel: &R,
+    graph: &Hnsw<D>,
+    heap_tids: &[Tid],
+    metric_id: u8,
+) -> Result<(), OnDiskError> {
+    if rel.nblocks() != 0 {
+        return Err(OnDiskError::NotEmpty);
+    }
+    if heap_tids.len() != graph.len() {
+        return Err(OnDiskError::BadInput(
+            "one heap TID per element is required",
+        ));
+    }
+    if graph.dims() == 0 || graph.dims() > u16::MAX as usize {
+        return Err(OnDiskError::BadInput("dimensions must be 1..=65535"));
+    }
+    let layout = plan(graph)?;
+    write_meta(rel, graph, &layout, metric_id);
+    let mut current: Option<(u32, R::WriteGuard<'_>)> = None;
+    for id in 0..graph.len() as u32 {
+        let tuples = tuples_of(graph, &layout, id, heap_tids[id as usize])?;
+        let targets = [layout.elements[id as usize], layout.neighbours[id as usize]];
+        for (bytes, tid) in tuples.iter().zip(targets) {
+            if current.as_ref().is_none_or(|(blk, _)| *blk != tid.blk) {
+                drop(current.take());
+                let (blk, mut guard) = rel.extend();
+                debug_assert_eq!(blk, tid.blk, "planned block");
+                page::init(&mut guard, Special::LEN);
+                Special {
+                    kind: Special::GRAPH,
+                    next_blk: u32::MAX,
+                }
+                .encode(page::special_mut(&mut guard));
+                current = Some((blk, guard));
+            }
+            let (_, guard) = current.as_mut().expect("page is open");
+            let off = page::add_item(guard, bytes);
+            debug_assert_eq!(off, Some(tid.off), "planned offset");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! Tuple codecs of the on-page graph.
+
+use pagestore::{ByteReader, ByteWriter, FormatError, MetaHeader};
+
+/// Metapage magic number ("EMHN").
+pub const MAGIC: u32 = 0x454D_484E;
+/// On-disk format version; bump on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+/// First field of every page's special space.
+pub const PAGE_ID: u16 = 0xEB01;
+
+const KIND_ELEMENT: u8 = 1;
+const KIND_NEIGHBOURS: u8 = 2;
+
+/// A tuple address: block number and 1-based line pointer (heap TIDs use
+/// the same shape). Encoded as 6 bytes: `u32` block, `u16` offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tid {
+    /// Block number.
+    pub blk: u32,
+    /// 1-based offset number.
+    pub off: u16,
+}
+
+impl Tid {
+    /// Encoded size.
+    pub const LEN: usize = 6;
+    /// The "no tuple" value (`InvalidBlockNumber`).
+    pub const INVALID: Tid = Tid {
+        blk: u32::MAX,
+        off: 0,
+    };
+
+    /// Whether this is [`Tid::INVALID`].
+    pub fn is_valid(self) -> bool {
+        self.blk != u32::MAX
+    }
+
+    fn encode(self, w: &mut ByteWriter) {
+        w.u32(self.blk).u16(self.off);
+    }
+
+    fn decode(r: &mut ByteReader<'_>) -> Result<Self, FormatError> {
+        Ok(Self {
+            blk: r.u32()?,
+            off: r.u16()?,
+        })
+    }
+}
+
+/// Page kinds stored in [`Special::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Special {
+    /// [`Special::META`] or [`Special::GRAPH`].
+    pub kind: u16,
+    /// Reserved for a free-space chain (`u32::MAX`: none).
+    pub next_blk: u32,
+}
+
+impl Special {
+    /// Size of the special space.
+    pub const LEN: usize = 8;
+    /// The metapage.
+    pub const META: u16 = 1;
+    /// A page of element and neighbour tuples.
+    pub const GRAPH: u16 = 2;
+
+    /// Writes the special space (`special` is exactly [`Special::LEN`]).
+    pub fn encode(&self, special: &mut [u8]) {
+        let mut w = ByteWriter::with_capacity(Self::LEN);
+        w.u16(PAGE_ID).u16(self.kind).u32(self.next_blk);
+        special.copy_from_slice(&w.into_bytes());
+    }
+}
+
+/// The metapage tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// Vector dimensions.
+    pub dims: u16,
+    /// Build parameter m.
+    pub m: u16,
+    /// Build parameter ef_construction.
+    pub ef_construction: u16,
+    /// Opaque metric id chosen by the glue (the opclass's distance).
+    pub metric_id: u8,
+    /// Level of the entry point.
+    pub entry_level: u8,
+    /// Element tuple of the entry point ([`Tid::INVALID`] when empty).
+    pub entry: Tid,
+    /// Number of elements.
+    pub elements: u64,
+}
+
+impl Meta {
+    const HEADER: MetaHeader = MetaHeader {
+        magic: MAGIC,
+        version: FORMAT_VERSION,
+    };
+
+    /// Encodes MAGIC + VERSION and the fields.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = ByteWriter::with_capacity(32);
+        Self::HEADER.encode(&mut w);
+        w.u16(self.dims)
+            .u16(self.m)
+            .u16(self.ef_construction)
+            .u8(self.metric_id)
+            .u8(self.entry_level);
+        self.entry.encode(&mut w);
+        w.u64(self.elements);
+        w.into_bytes()
+    }
+
+    /// Decodes, failing on a wrong magic or version ("... REINDEX").
+    pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
+        let mut r = ByteReader::new(bytes);
+        MetaHeader::decode_expecting(&mut r, Self::HEADER)?;
+        let meta = Self {
+            dims: r.u16()?,
+            m: r.u16()?,
+            ef_construction: r.u16()?,
+            metric_id: r.u8()?,
+            entry_level: r.u8()?,
+            entry: Tid::decode(&mut r)?,
+            elements: r.u64()?,
+        };
+        if meta.dims == 0 || meta.m < 2 {
+            return Err(FormatError::Invalid("metapage dims or m"));
+        }
+        Ok(meta)
+    }
+}
+
+/// An element: the vector, its heap TID and where its neighbours are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElementTuple {
+    /// Highest layer of the element.
+    pub level: u8,
+    /// Set by vacuum when the heap tuple is dead (reserved).
+    pub deleted: bool,
+    /// The heap tuple this element indexes.
+    pub heap_tid: Tid,
+    /// The element's [`NeighbourTuple`].
+    pub neighbours: Tid,
+    /// The vector.
+    pub vector: Vec<f32>,
+}
+
+impl ElementTuple {
+    /// Fixed bytes before the vector.
+    pub const HEADER_LEN: usize = 4 + 2 * Tid::LEN + 2;
+
+    /// Encoded size for `dims` dimensions.
+    pub fn encoded_len(dims: usize) -> usize {
+        Self::HEADER_LEN + 4 * dims
+    }
+
+    /// Encodes the tuple.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = ByteWriter::with_capacity(Self::encoded_len(self.vector.len()));
+        w.u8(KIND_ELEMENT)
+            .u8(self.level)
+            .u8(u8::from(self.deleted))
+            .u8(0);
+        self.heap_tid.encode(&mut w);
+        self.neighbours.encode(&mut w);
+        w.u16(self.vector.len() as u16);
+        for &x in &self.vector {
+            w.f32(x);
+        }
+        w.into_bytes()
+    }
+
+    /// Decodes everything but the vector (left empty).
+    pub fn decode_header(bytes: &[u8]) -> Result<ElementTuple, FormatError> {
+        Self::decode_header_at(&mut ByteReader::new(bytes))
+    }
+
+    fn decode_header_at(r: &mut ByteReader<'_>) -> Result<ElementTuple, FormatError> {
+        if r.u8()? != KIND_ELEMENT {
+            return Err(FormatError::Invalid("not an element tuple"));
+        }
+        let (level, deleted) = (r.u8()?, r.u8()? != 0);
+        r.u8()?;
+        let (heap_tid, neighbours) = (Tid::decode(r)?, Tid::decode(r)?);
+        Ok(ElementTuple {
+            level,
+            deleted,
+            heap_tid,
+            neighbours,
+            vector: Vec::new(),
+        })
+    }
+
+    /// Decodes the header; the vector is written to `vector` (cleared
+    /// first, so scans reuse one buffer) and left out of the result.
+    pub fn decode_into(bytes: &[u8], vector: &mut Vec<f32>) -> Result<ElementTuple, FormatError> {
+        let mut r = ByteReader::new(bytes);
+        let element = Self::decode_header_at(&mut r)?;
+        let dims = r.u16()? as usize;
+        let raw = r.raw(4 * dims)?;
+        vector.clear();
+        vector.extend(
+            raw.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        );
+        Ok(element)
+    }
+}
+
+/// The neighbour lists of one element: `2m` slots for layer 0, then `m`
+/// per upper layer; unused slots hold [`Tid::INVALID`]. Fixed size, so it
+/// is updated in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighbourTuple {
+    /// `slots[level]`: neighbour element tuples on that level.
+    pub slots: Vec<Vec<Tid>>,
+}
+
+impl NeighbourTuple {
+    /// Encoded size for an element of `level` with build parameter `m`.
+    pub fn encoded_len(level: usize, m: usize) -> usize {
+        4 + Tid::LEN * (2 * m + level * m)
+    }
+
+    /// Encodes with fixed capacity per level (`2m`, then `m`); extra
+    /// neighbours beyond capacity are an error.
+    pub fn encode(&self, m: usize) -> Result<Vec<u8>, FormatError> {
+        let level = self.slots.len().saturating_sub(1);
+        let mut w = ByteWriter::with_capacity(Self::encoded_len(level, m));
+        w.u8(KIND_NEIGHBOURS)
+            .u8(level as u8)
+            .u16((2 * m + level * m) as u16);
+        for (l, list) in self.slots.iter().enumerate() {
+            let capacity = if l == 0 { 2 * m } else { m };
+            if list.len() > capacity {
+                return Err(FormatError::Invalid("too many neighbours"));
+            }
+            list.iter().for_each(|t| t.encode(&mut w));
+            (list.len()..capacity).for_each(|_| Tid::INVALID.encode(&mut w));
+        }
+        Ok(w.into_bytes())
+    }
+
+    /// The valid neighbours on `level` into `out` (cleared first).
+    pub fn decode_level(
+        bytes: &[u8],
+        level: usize,
+        m: usize,
+        out: &mut Vec<Tid>,
+    ) -> Result<(), FormatError> {
+        out.clear();
+        let mut r = ByteReader::new(bytes);
+        if r.u8()? != KIND_NEIGHBOURS {
+            return Err(FormatError::Invalid("not a neighbour tuple"));
+        }
+        let top = r.u8()? as usize;
+        if r.u16()? as usize != 2 * m + top * m {
+            return Err(FormatError::Invalid("neighbour slot count"));
+        }
+        if level > top {
+            return Ok(());
+        }
+        let (start, capacity) = if level == 0 {
+            (0, 2 * m)
+        } else {
+            (2 * m + (level - 1) * m, m)
+        };
+        r.raw(start * Tid::LEN)?;
+        for _ in 0..capacity {
+            let t = Tid::decode(&mut r)?;
+            if t.is_valid() {
+                out.push(t);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,308 @@
+//! Graph search, generic over where the graph lives ([`GraphView`]):
+//! greedy descent through the upper layers, beam search on a layer, and
+//! [`SearchIter`], the incremental layer-0 scan used by iterative scans.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+/// A read-only view of an HNSW graph: the in-memory [`crate::Hnsw`] or a
+/// graph on pages ([`crate::ondisk::PageGraph`]).
+pub trait GraphView {
+    /// Identifies an element (a dense id in memory, a TID on pages).
+    type Node: Copy + Eq + Hash;
+
+    /// The entry point and its level, or `None` for an empty graph.
+    fn entry_point(&self) -> Option<(Self::Node, usize)>;
+
+    /// Distance from `query` to the element's vector (NaN mapped to `+inf`).
+    fn distance(&self, query: &[f32], node: Self::Node) -> f32;
+
+    /// Replaces `out` with the element's neighbours on `level` (empty if
+    /// the element has no such level).
+    fn neighbours(&self, node: Self::Node, level: usize, out: &mut Vec<Self::Node>);
+}
+
+/// An element with its distance to the query, ordered by distance.
+#[derive(Debug, Clone, Copy)]
+pub struct Scored<N> {
+    /// Distance to the query.
+    pub dist: f32,
+    /// The element.
+    pub node: N,
+}
+
+impl<N> PartialEq for Scored<N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.dist.total_cmp(&other.dist) == Ordering::Equal
+    }
+}
+impl<N> Eq for Scored<N> {}
+impl<N> PartialOrd for Scored<N> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<N> Ord for Scored<N> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.dist.total_cmp(&other.dist)
+    }
+}
+
+/// FxHash (rustc's hasher): fast for the small integer keys of visited sets.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A hash set of visited elements.
+pub type VisitedSet<N> = HashSet<N, BuildHasherDefault<FxHasher>>;
+
+/// Greedy descent on one layer: moves to the closest neighbour while that
+/// improves the distance (beam width 1).
+pub fn greedy_layer<G: GraphView>(
+    graph: &G,
+    query: &[f32],
+    start: Scored<G::Node>,
+    level: usize,
+) -> Scored<G::Node> {
+    let mut current = start;
+    let mut buf = Vec::new();
+    loop {
+        graph.neighbours(current.node, level, &mut buf);
+        let mut moved = false;
+        for &n in &buf {
+            let dist = graph.distance(query, n);
+            if dist < current.dist {
+                current = Scored { dist, node: n };
+                moved = true;
+            }
+        }
+        if !moved {
+            return current;
+        }
+    }
+}
+
+/// Greedy descent from the entry point down to (not into) `stop_level`:
+/// returns the closest element found on `stop_level + 1`, or `None` for an
+/// empty graph.
+pub fn descend<G: GraphView>(
+    graph: &G,
+    query: &[f32],
+    stop_level: usize,
+) -> Option<Scored<G::Node>> {
+    let (entry, top) = graph.entry_point()?;
+    let mut current = Scored {
+        dist: graph.distance(query, entry),
+        node: entry,
+    };
+    for level in (stop_level + 1..=top).rev() {
+        current = greedy_layer(graph, query, current, level);
+    }
+    Some(current)
+}
+
+/// Beam search on `level` from `entries` (Algorithm 2 of the paper):
+/// returns up to `ef` closest elements found, sorted by distance.
+pub fn search_layer<G: GraphView>(
+    graph: &G,
+    query: &[f32],
+    entries: &[Scored<G::Node>],
+    ef: usize,
+    level: usize,
+) -> Vec<Scored<G::Node>> {
+    let ef = ef.max(1);
+    let mut visited = VisitedSet::default();
+    let mut candidates = BinaryHeap::new();
+    let mut results: BinaryHeap<Scored<G::Node>> = BinaryHeap::new();
+    for &e in entries {
+        if visited.insert(e.node) {
+            candidates.push(Reverse(e));
+            results.push(e);
+        }
+    }
+    while results.len() > ef {
+        results.pop();
+    }
+    let mut buf = Vec::new();
+    while let Some(Reverse(c)) = candidates.pop() {
+        if results.len() >= ef && results.peek().is_some_and(|w| c.dist > w.dist) {
+            break;
+        }
+        graph.neighbours(c.node, level, &mut buf);
+        for &n in &buf {
+            if !visited.insert(n) {
+                continue;
+            }
+            let dist = graph.distance(query, n);
+            if results.len() < ef || results.peek().is_some_and(|w| dist < w.dist) {
+                candidates.push(Reverse(Scored { dist, node: n }));
+                results.push(Scored { dist, node: n });
+                if results.len() > ef {
+                    results.pop();
+                }
+            }
+        }
+    }
+    results.into_sorted_vec()
+}
+
+/// k nearest neighbours with beam width `ef` (at least `k`), closest first.
+pub fn knn<G: GraphView>(graph: &G, query: &[f32], k: usize, ef: usize) -> Vec<Scored<G::Node>> {
+    let Some(entry) = descend(graph, query, 0) else {
+        return Vec::new();
+    };
+    let mut found = search_layer(graph, query, &[entry], ef.max(k), 0);
+    found.truncate(k);
+    found
+}
+
+/// How an iterative scan orders results across batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanOrder {
+    /// Every element found is returned; each batch of `ef` is sorted, but a
+    /// later batch may hold an element closer than the last one returned.
+    Relaxed,
+    /// Distances never decrease: elements closer than the last one
+    /// returned (found in a later batch) are skipped.
+    Strict,
+}
+
+/// An incremental layer-0 scan: yields `(node, distance)` closest first,
+/// one sorted batch of `ef` at a time; after the first batch (exactly the
+/// result of an `ef` beam search) it resumes the beam search from the
+/// elements it has seen but not returned, until the graph is exhausted.
+/// The caller bounds it (LIMIT, `hnsw_max_scan_tuples`).
+pub struct SearchIter<'g, G: GraphView> {
+    graph: &'g G,
+    query: Vec<f32>,
+    ef: usize,
+    order: ScanOrder,
+    started: bool,
+    visited: VisitedSet<G::Node>,
+    expanded: VisitedSet<G::Node>,
+    frontier: BinaryHeap<Reverse<Scored<G::Node>>>,
+    spill: BinaryHeap<Reverse<Scored<G::Node>>>,
+    batch: Vec<Scored<G::Node>>,
+    last: f32,
+}
+
+impl<'g, G: GraphView> SearchIter<'g, G> {
+    /// Starts a scan for `query` with batch (beam) width `ef`.
+    pub fn new(graph: &'g G, query: &[f32], ef: usize, order: ScanOrder) -> Self {
+        Self {
+            graph,
+            query: query.to_vec(),
+            ef: ef.max(1),
+            order,
+            started: false,
+            visited: VisitedSet::default(),
+            expanded: VisitedSet::default(),
+            frontier: BinaryHeap::new(),
+            spill: BinaryHeap::new(),
+            batch: Vec::new(),
+            last: f32::NEG_INFINITY,
+        }
+    }
+
+    /// Number of elements whose distance was computed so far.
+    pub fn visited_count(&self) -> usize {
+        self.visited.len()
+    }
+
+    fn start(&mut self) {
+        self.started = true;
+        if let Some(entry) = descend(self.graph, &self.query, 0) {
+            self.visited.insert(entry.node);
+            self.spill.push(Reverse(entry));
+        }
+    }
+
+    /// Runs one more beam search round; false when nothing is left.
+    fn refill(&mut self) -> bool {
+        if !self.started {
+            self.start();
+        }
+        let mut results: BinaryHeap<Scored<G::Node>> = BinaryHeap::new();
+        while results.len() < self.ef {
+            let Some(Reverse(s)) = self.spill.pop() else {
+                break;
+            };
+            if !self.expanded.contains(&s.node) {
+                self.frontier.push(Reverse(s));
+            }
+            results.push(s);
+        }
+        let mut buf = Vec::new();
+        while let Some(&Reverse(c)) = self.frontier.peek() {
+            if results.len() >= self.ef && results.peek().is_some_and(|w| c.dist > w.dist) {
+                break;
+            }
+            self.frontier.pop();
+            if !self.expanded.insert(c.node) {
+                continue;
+            }
+            self.graph.neighbours(c.node, 0, &mut buf);
+            for &n in &buf {
+                if self.visited.insert(n) {
+                    let s = Scored {
+                        dist: self.graph.distance(&self.query, n),
+                        node: n,
+                    };
+                    self.offer(&mut results, s);
+                }
+            }
+        }
+        self.batch = results.into_sorted_vec();
+        self.batch.reverse();
+        !self.batch.is_empty()
+    }
+
+    fn offer(&mut self, results: &mut BinaryHeap<Scored<G::Node>>, s: Scored<G::Node>) {
+        if results.len() < self.ef || results.peek().is_some_and(|w| s.dist < w.dist) {
+            self.frontier.push(Reverse(s));
+            results.push(s);
+            if results.len() > self.ef {
+                let evicted = results.pop().expect("non-empty");
+                self.spill.push(Reverse(evicted));
+            }
+        } else {
+            self.spill.push(Reverse(s));
+        }
+    }
+}
+
+impl<G: GraphView> Iterator for SearchIter<'_, G> {
+    type Item = (G::Node, f32);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(s) = self.batch.pop() {
+                if self.order == ScanOrder::Strict && s.dist < self.last {
+                    continue;
+                }
+                self.last = s.dist;
+                return Some((s.node, s.dist));
+            }
+            if !self.refill() {
+                return None;
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The graph written onto pages (MemRelation) and searched through
+//! RelationRead: same results as in memory, recall, format checks.
+
+mod common;
+
+use common::{clustered, exact_topk, recall};
+use hnsw::ondisk::{write_graph, ElementTuple, Meta, NeighbourTuple, OnDiskError, PageGraph, Tid};
+use hnsw::{Cosine, Distance, Hnsw, HnswParams, ScanOrder, L2};
+use pagestore::page;
+use pagestore::{MemRelation, RelationRead, RelationWrite};
+
+fn heap_tid(id: usize) -> Tid {
+    Tid {
+        blk: (id / 100) as u32,
+        off: (id % 100) as u16 + 1,
+    }
+}
+
+fn id_of(tid: Tid) -> u32 {
+    tid.blk * 100 + u32::from(tid.off) - 1
+}
+
+fn build<D: Distance>(data: &[Vec<f32>], metric: D) -> (Hnsw<D>, MemRelation) {
+    let mut g = Hnsw::new(data[0].len(), HnswParams::default(), metric);
+    for v in data {
+        g.insert(v).unwrap();
+    }
+    let rel = MemRelation::new();
+    let tids: Vec<Tid> = (0..data.len()).map(heap_tid).collect();
+    write_graph(&rel, &g, &tids, 1).unwrap();
+    (g, rel)
+}
+
+fn check<D: Distance + Copy>(metric: D, name: &str) {
+    let (data, queries) = clustered(10_000, 200, 32, 32, 42);
+    let (g, rel) = build(&data, metric);
+    let pages = PageGraph::open(&rel, metric).unwrap();
+    assert_eq!(pages.meta().elements, 10_000);
+    let mut found = Vec::new();
+    for q in &queries {
+        let on_pages: Vec<(u32, f32)> = pages
+            .search(q, 10, 40)
+            .into_iter()
+            .map(|(t, d)| (id_of(t), d))
+            .collect();
+        assert_eq!(on_pages, g.search(q, 10, 40), "pages and memory agree");
+        found.push(on_pages.into_iter().map(|(id, _)| id).collect());
+    }
+    let truth: Vec<Vec<u32>> = queries
+        .iter()
+        .map(|q| exact_topk(&data, q, 10, |a, b| metric.distance_or_inf(a, b)))
+        .collect();
+    let r = recall(&truth, &found);
+    println!(
+        "{name} on pages: recall@10 = {r:.4}, {} pages ({} KiB)",
+        rel.nblocks(),
+        rel.size_bytes() / 1024
+    );
+    assert!(r >= 0.95, "{name} recall@10 on pages {r}");
+    for blk in 0..rel.nblocks() {
+        page::check_header(&rel.read(blk)).unwrap();
+    }
+}
+
+#[test]
+fn recall_on_pages_l2() {
+    check(L2, "l2");
+}
+
+#[test]
+fn recall_on_pages_cosine() {
+    check(Cosine, "cosine");
+}
+
+#[test]
+fn iterative_scan_on_pages_matches_memory() {
+    let (data, queries) = clustered(1_000, 5, 8, 4, 5);
+    let (g, rel) = build(&data, L2);
+    let pages = PageGraph::open(&rel, L2).unwrap();
+    for q in &queries {
+        let mem: Vec<u32> = g
+            .search_iter(q, 10, ScanOrder::Relaxed)
+            .map(|(id, _)| id)
+            .collect();
+        let on_pages: Vec<u32> = pages
+            .search_iter(q, 10, ScanOrder::Relaxed)
+            .map(|(t, _)| id_of(pages.heap_tid(t)))
+            .collect();
+        assert_eq!(mem, on_pages);
+        assert_eq!(on_pages.len(), 1_000);
+    }
+}
+
+#[test]
+fn empty_and_single() {
+    let rel = MemRelation::new();
+    let g = Hnsw::new(4, HnswParams::default(), L2);
+    write_graph(&rel, &g, &[], 1).unwrap();
+    let pages = PageGraph::open(&rel, L2).unwrap();
+    assert!(pages.search(&[0.0; 4], 10, 40).is_empty());
+    let (_, rel) = build(&[vec![1.0, 2.0]], L2);
+    let pages = PageGraph::open(&rel, L2).unwrap();
+    assert_eq!(pages.search(&[1.0, 2.0], 10, 40), vec![(heap_tid(0), 0.0)]);
+}
+
+#[test]
+fn version_mismatch_asks_for_reindex() {
+    let (_, rel) = build(&[vec![1.0, 2.0]], L2);
+    {
+        let mut guard = rel.write(0);
+        let meta = page::item_mut(&mut guard, 1).unwrap();
+        meta[4..8].copy_from_slice(&99u32.to_le_bytes());
+    }
+    let err = PageGraph::open(&rel, L2).err().expect("must fail");
+    assert!(matches!(err, OnDiskError::Format(_)));
+    assert_eq!(
+        err.to_string(),
+        "index format version 99, expected 1: REINDEX"
+    );
+    assert!(PageGraph::open(&MemRelation::new(), L2).is_err());
+}
+
+#[test]
+fn build_rejects_bad_input() {
+    let mut g = Hnsw::new(2, HnswParams::default(), L2);
+    g.insert(&[1.0, 2.0]).unwrap();
+    assert!(matches!(
+        write_graph(&MemRelation::new(), &g, &[], 1),
+        Err(OnDiskError::BadInput(_))
+    ));
+    let rel = MemRelation::new();
+    drop(rel.extend());
+    assert_eq!(
+        write_graph(&rel, &g, &[heap_tid(0)], 1),
+        Err(OnDiskError::NotEmpty)
+    );
+    let mut big = Hnsw::new(3_000, HnswParams::default(), L2);
+    big.insert(&vec![0.0; 3_000]).unwrap();
+    let err = write_graph(&MemRelation::new(), &big, &[heap_tid(0)], 1);
+    assert!(matches!(err, Err(OnDiskError::TupleTooLarge(_))));
+}
+
+#[test]
+fn tuples_round_trip() {
+    let e = ElementTuple {
+        level: 2,
+        deleted: false,
+        heap_tid: heap_tid(7),
+        neighbours: heap_tid(8),
+        vector: vec![1.5, -2.0],
+    };
+    let mut v = Vec::new();
+    let back = ElementTuple::decode_into(&e.encode(), &mut v).unwrap();
+    assert_eq!(
+        (back.level, back.heap_tid, back.neighbours, v.clone()),
+        (2, e.heap_tid, e.neighbours, e.vector.clone())
+    );
+    assert!(ElementTuple::decode_into(&e.encode()[..10], &mut v).is_err());
+    let n = NeighbourTuple {
+        slots: vec![vec![heap_tid(1), heap_tid(2)], vec![heap_tid(3)]],
+    };
+    let bytes = n.encode(4).unwrap();
+    assert_eq!(bytes.len(), NeighbourTuple::encoded_len(1, 4));
+    let mut out = Vec::new();
+    NeighbourTuple::decode_level(&bytes, 1, 4, &mut out).unwrap();
+    assert_eq!(out, vec![heap_tid(3)]);
+    NeighbourTuple::decode_level(&bytes, 5, 4, &mut out).unwrap();
+    assert!(out.is_empty());
+    let meta = Meta {
+        dims: 3,
+        m: 16,
+        ef_construction: 64,
+        metric_id: 2,
+        entry_level: 1,
+        entry: heap_tid(4),
+        elements: 9,
+    };
+    assert_eq!(Meta::decode(&meta.encode()), Ok(meta));
+}
+
+#[test]
+fn concurrent_scans_share_one_relation() {
+    let (data, queries) = clustered(2_000, 8, 8, 4, 9);
+    let (g, rel) = build(&data, L2);
+    std::thread::scope(|s| {
+        for half in queries.chunks(4) {
+            let (rel, g) = (&rel, &g);
+            s.spawn(move || {
+                let pages = PageGraph::open(rel, L2).unwrap();
+                for q in half {
+                    let got: Vec<u32> = pages
+                        .search(q, 10, 40)
+                        .into_iter()
+                        .map(|(t, _)| id_of(t))
+                        .collect();
+                    let want: Vec<u32> =
+                        g.search(q, 10, 40).into_iter().map(|(id, _)| id).collect();
+                    assert_eq!(got, want);
+                }
+            });
+        }
+    });
+}
+
+#[test]
+#[should_panic(expected = "ember_hnsw index corrupted")]
+fn corrupt_neighbour_pointer_is_reported() {
+    let (data, _) = clustered(50, 0, 4, 2, 1);
+    let (_, rel) = build(&data, L2);
+    {
+        // Point element 1's neighbour TID past the end of the relation.
+        let mut guard = rel.write(1);
+        let element = page::item_mut(&mut guard, 1).unwrap();
+        element[10..14].copy_from_slice(&9_999u32.to_le_bytes());
+    }
+    let pages = PageGraph::open(&rel, L2).unwrap();
+    for q in &data {
+        pages.search(q, 5, 10);
+    }
+}
