@@ -20,6 +20,7 @@
 //! The markdown report is printed at the end and written to
 //! `benches/results/kernels.md`.
 
+use ember_benches::Rng;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -36,27 +37,6 @@ const SPARSE_NNZ: usize = 100;
 const SPARSE_VOCABULARY: u32 = 30_522; // a BERT/SPLADE vocabulary
 const SPARSE_VECTORS: usize = 1000;
 
-/// Deterministic pseudo-random numbers (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[-1, 1)`.
-    fn unit(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-
-    fn vector(&mut self, len: usize) -> Vec<f32> {
-        (0..len).map(|_| self.unit()).collect()
-    }
-}
 
 /// Median seconds per call of `pass`, after a warm-up of at least `warmup`
 /// and one call; each of the `samples` repeats `pass` for about 10 ms.
