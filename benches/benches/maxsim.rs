@@ -27,10 +27,10 @@
 //! The markdown report is printed at the end and written to
 //! `benches/results/maxsim.md`.
 
-use ember_benches::Rng;
+use ember_benches::{today, Rng};
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use distance::dispatch::Isa;
 
@@ -455,23 +455,6 @@ fn cpu_description() -> (String, String, Option<f64>) {
         .collect();
     let mhz = cpuinfo_field(&info, "cpu MHz").parse().ok();
     (model, relevant.join(" "), mhz)
-}
-
-/// Today's UTC date as YYYY-MM-DD (civil-from-days, H. Hinnant).
-fn today() -> String {
-    let days = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// The load average from /proc/loadavg (1, 5, 15 minutes).
