@@ -41,6 +41,7 @@ regress() {
 run "SQL regression tests (pg_regress)" regress
 
 for t in "$EMBER_ROOT"/tests/integration/*.sh; do
+    case "$t" in *_lib.sh) continue ;; esac  # shared helpers, not a test
     run "integration: $(basename "$t" .sh)" bash "$t"
 done
 

@@ -58,7 +58,7 @@ fn init_thread_pool() {
     });
 }
 
-fn block_all_signals() {
+pub(crate) fn block_all_signals() {
     // SAFETY: sigfillset initialises the set; pthread_sigmask only changes
     // the calling (new, encoder) thread's mask.
     unsafe {

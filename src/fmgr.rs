@@ -49,6 +49,16 @@ pub fn raise(e: VectorError) -> ! {
     ereport!(ERROR, code, e.message);
 }
 
+/// Raises an ERROR with `code` and `message`.
+pub fn raise_code(code: PgSqlErrorCode, message: impl Into<String>) -> ! {
+    ereport!(ERROR, code, message.into());
+}
+
+/// Raises an ERROR with `code`, `message` and a HINT.
+pub fn raise_code_hint(code: PgSqlErrorCode, message: impl Into<String>, hint: &str) -> ! {
+    ereport!(ERROR, code, message.into(), hint);
+}
+
 /// Unwraps a pure-code result or raises its error.
 pub trait OrRaise<T> {
     /// The value, or an ERROR.

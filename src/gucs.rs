@@ -3,7 +3,7 @@
 use std::ffi::{CStr, CString};
 use std::path::PathBuf;
 
-use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 use pgrx::pg_sys;
 
 /// `ember.model_path`: the directory of model directories. Superuser-only,
@@ -13,8 +13,60 @@ pub static MODEL_PATH: GucSetting<Option<CString>> = GucSetting::<Option<CString
 /// `ember.default_model`: the model `embed(text)` uses.
 pub static DEFAULT_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"all-MiniLM-L6-v2"));
 
+/// `ember.hnsw_ef_search`: the beam width of an HNSW index scan.
+pub static HNSW_EF_SEARCH: GucSetting<i32> = GucSetting::<i32>::new(40);
+
+/// `ember.hnsw_max_scan_tuples`: how many elements an iterative scan may
+/// visit before it stops.
+pub static HNSW_MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20_000);
+
+/// `ember.iterative_scan`: whether index scans go on past their first batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PostgresGucEnum)]
+pub enum IterativeScan {
+    /// Return at most one batch (ef_search) of results.
+    #[name = c"off"]
+    Off,
+    /// Keep going; a later batch may hold a closer row than the last one returned.
+    #[name = c"relaxed_order"]
+    RelaxedOrder,
+    /// Keep going; never return a row closer than the last one returned.
+    #[name = c"strict_order"]
+    StrictOrder,
+}
+
+/// `ember.iterative_scan`.
+pub static ITERATIVE_SCAN: GucSetting<IterativeScan> = GucSetting::<IterativeScan>::new(IterativeScan::Off);
+
 /// Registers every GUC; called from `_PG_init`.
 pub fn register() {
+    GucRegistry::define_int_guc(
+        c"ember.hnsw_ef_search",
+        c"Size of the candidate list of an ember_hnsw index scan.",
+        c"Larger values find more of the true nearest neighbours, more slowly. With ember.iterative_scan = off, a scan returns at most this many rows.",
+        &HNSW_EF_SEARCH,
+        1,
+        1000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ember.hnsw_max_scan_tuples",
+        c"Maximum number of index elements an iterative ember_hnsw scan visits.",
+        c"Bounds the work of filtered queries that find few matching rows.",
+        &HNSW_MAX_SCAN_TUPLES,
+        1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"ember.iterative_scan",
+        c"Lets index scans continue past their first batch of results (for filtered queries).",
+        c"off: at most ef_search rows; relaxed_order: keep going, rows may come slightly out of order; strict_order: keep going, rows in distance order.",
+        &ITERATIVE_SCAN,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_string_guc(
         c"ember.model_path",
         c"Directory holding ember's model directories.",

@@ -7,15 +7,18 @@
 
 pgrx::pg_module_magic!();
 
+pub mod am;
 pub mod embed;
 pub mod fmgr;
 pub mod gucs;
+pub mod storage;
 pub mod types;
 
 /// Registers ember's settings when Postgres loads the library.
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::register();
+    am::hnsw::options::register();
 }
 
 pgrx::extension_sql_file!("../sql/embedding.sql", name = "embedding", bootstrap);
@@ -25,3 +28,4 @@ pgrx::extension_sql_file!("../sql/casts.sql", name = "casts", requires = ["spars
 pgrx::extension_sql_file!("../sql/aggregates.sql", name = "aggregates", requires = ["casts"]);
 pgrx::extension_sql_file!("../sql/multiembedding.sql", name = "multiembedding", requires = ["aggregates"]);
 pgrx::extension_sql_file!("../sql/encoder.sql", name = "encoder", requires = ["multiembedding"]);
+pgrx::extension_sql_file!("../sql/hnsw.sql", name = "hnsw", requires = ["encoder"]);

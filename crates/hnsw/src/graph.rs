@@ -1,8 +1,12 @@
 //! The in-memory HNSW graph: insertion with the paper's neighbour-selection
 //! heuristic, and search through the generic [`crate::search`] code.
 
+use std::cell::Cell;
 use std::fmt;
 
+use crate::inmem::{
+    level0_stride, upper_len, Graph, Scratch, Vectors, COUNT_MASK, MAX_M, STABLE_MASK,
+};
 use crate::metric::Distance;
 use crate::search::{self, GraphView, ScanOrder, Scored, SearchIter};
 
@@ -71,6 +75,8 @@ pub enum HnswError {
     },
     /// A parameter is out of range.
     BadParameter(&'static str),
+    /// The build was cancelled (its `should_stop` check returned true).
+    Cancelled,
 }
 
 impl fmt::Display for HnswError {
@@ -80,6 +86,7 @@ impl fmt::Display for HnswError {
                 write!(f, "expected {expected} dimensions, not {found}")
             }
             Self::BadParameter(why) => f.write_str(why),
+            Self::Cancelled => f.write_str("index build cancelled"),
         }
     }
 }
@@ -104,58 +111,111 @@ pub fn assign_level(seed: u64, index: u64, m: usize) -> usize {
     (level as usize).min(MAX_LEVEL)
 }
 
+/// The tie-break key of candidate `n` for `base`.
+pub(crate) fn tie_break(base: u32, n: u32) -> u64 {
+    splitmix64((u64::from(base) << 32) | u64::from(n))
+}
+
 /// Sorts candidates for `base` closest first, breaking distance ties by a
 /// hash of `(base, candidate)`: with many identical vectors every element
 /// then keeps a different pseudo-random subset of its twins, so the twins
 /// stay connected (a fixed tie order would starve late or early ones).
-fn sort_candidates(base: u32, candidates: &mut [Scored<u32>]) {
-    let tie = |n: u32| splitmix64((u64::from(base) << 32) | u64::from(n));
-    candidates.sort_by(|a, b| {
+///
+/// The order is total (splitmix64 is a bijection, so distinct elements never
+/// tie), hence an unstable sort gives the same result as a stable one.
+pub(crate) fn sort_candidates(base: u32, candidates: &mut [Scored<u32>]) {
+    candidates.sort_unstable_by(|a, b| {
         a.dist
             .total_cmp(&b.dist)
-            .then_with(|| tie(a.node).cmp(&tie(b.node)))
+            .then_with(|| tie_break(base, a.node).cmp(&tie_break(base, b.node)))
     });
 }
 
 /// An HNSW graph held in memory; element ids are dense `u32`s in insertion
 /// order.
+///
+/// Vectors are stored end to end (`dims == 0` allows any length, for
+/// encodings whose distance function decodes them). Neighbour lists are
+/// flat: layer 0 at a fixed stride of `2m + 1` words per element, upper
+/// layers `m + 1` words each in a second array (a header holding the count,
+/// then the ids).
 #[derive(Debug, Clone)]
 pub struct Hnsw<D> {
     params: HnswParams,
     metric: D,
-    dims: usize,
-    vectors: Vec<f32>,
-    /// `links[id][level]`: neighbour ids, closest first when selected.
-    links: Vec<Vec<Vec<u32>>>,
+    vectors: Vectors,
+    /// Layer-0 lists, see [`crate::inmem`] for the layout.
+    level0: Vec<u32>,
+    /// Upper-layer lists.
+    upper: Vec<u32>,
+    /// Element `id`'s upper lists are `upper[upper_starts[id]..upper_starts[id + 1]]`.
+    upper_starts: Vec<usize>,
     entry: Option<(u32, usize)>,
+    scratch: Scratch,
 }
 
 impl<D: Distance> Hnsw<D> {
-    /// An empty graph of `dims`-dimensional vectors.
+    /// An empty graph of `dims`-dimensional vectors; `dims == 0` accepts
+    /// vectors of any length (the distance function must cope).
+    ///
+    /// # Panics
+    ///
+    /// If `params.m` is not between 1 and 127 ([`HnswParams::new_checked`]
+    /// allows 2 to 100).
     pub fn new(dims: usize, params: HnswParams, metric: D) -> Self {
+        assert!(
+            (1..=MAX_M).contains(&params.m),
+            "m must be between 1 and {MAX_M}"
+        );
         Self {
             params,
             metric,
-            dims,
-            vectors: Vec::new(),
-            links: Vec::new(),
+            vectors: Vectors::new(dims),
+            level0: Vec::new(),
+            upper: Vec::new(),
+            upper_starts: vec![0],
             entry: None,
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// A graph built elsewhere (the parallel build) from its parts.
+    pub(crate) fn from_parts(
+        params: HnswParams,
+        metric: D,
+        vectors: Vectors,
+        level0: Vec<u32>,
+        upper: Vec<u32>,
+        upper_starts: Vec<usize>,
+        entry: Option<(u32, usize)>,
+    ) -> Self {
+        debug_assert_eq!(upper_starts.len(), vectors.len() + 1);
+        debug_assert_eq!(level0.len(), vectors.len() * level0_stride(params.m));
+        Self {
+            params,
+            metric,
+            vectors,
+            level0,
+            upper,
+            upper_starts,
+            entry,
+            scratch: Scratch::default(),
         }
     }
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.links.len()
+        self.upper_starts.len() - 1
     }
 
     /// Whether the graph has no elements.
     pub fn is_empty(&self) -> bool {
-        self.links.is_empty()
+        self.len() == 0
     }
 
-    /// Vector dimensions.
+    /// Vector dimensions (0: variable-length vectors).
     pub fn dims(&self) -> usize {
-        self.dims
+        self.vectors.dims()
     }
 
     /// Build parameters.
@@ -170,116 +230,218 @@ impl<D: Distance> Hnsw<D> {
 
     /// The vector of element `id`.
     pub fn vector(&self, id: u32) -> &[f32] {
-        let at = id as usize * self.dims;
-        &self.vectors[at..at + self.dims]
+        self.vectors.get(id)
     }
 
     /// Highest level of element `id`.
     pub fn level(&self, id: u32) -> usize {
-        self.links[id as usize].len() - 1
+        let id = id as usize;
+        (self.upper_starts[id + 1] - self.upper_starts[id]) / (self.params.m + 1)
     }
 
     /// Neighbours of `id` on `level` (empty above its level).
     pub fn links(&self, id: u32, level: usize) -> &[u32] {
-        self.links[id as usize]
-            .get(level)
-            .map_or(&[], Vec::as_slice)
+        if level > self.level(id) {
+            return &[];
+        }
+        let list = self.list(id, level);
+        let count = (list[0] & COUNT_MASK) as usize;
+        &list[1..1 + count]
     }
 
     fn pair_distance(&self, a: u32, b: u32) -> f32 {
         self.metric.distance_or_inf(self.vector(a), self.vector(b))
     }
 
-    /// Inserts a vector and returns its id.
-    pub fn insert(&mut self, vector: &[f32]) -> Result<u32, HnswError> {
-        if vector.len() != self.dims {
-            return Err(HnswError::DimensionMismatch {
-                expected: self.dims,
-                found: vector.len(),
-            });
+    /// The list (header, then slots) of `id` on `level` (≤ its level).
+    fn list(&self, id: u32, level: usize) -> &[u32] {
+        let m = self.params.m;
+        if level == 0 {
+            let at = id as usize * level0_stride(m);
+            &self.level0[at..at + level0_stride(m)]
+        } else {
+            let at = self.upper_starts[id as usize] + (level - 1) * (m + 1);
+            &self.upper[at..at + m + 1]
         }
-        let id = self.links.len() as u32;
+    }
+
+    /// [`Self::list`], writable.
+    fn list_mut(&mut self, id: u32, level: usize) -> &mut [u32] {
+        let m = self.params.m;
+        if level == 0 {
+            let at = id as usize * level0_stride(m);
+            &mut self.level0[at..at + level0_stride(m)]
+        } else {
+            let at = self.upper_starts[id as usize] + (level - 1) * (m + 1);
+            &mut self.upper[at..at + m + 1]
+        }
+    }
+
+    /// Bytes the graph's buffers have allocated (vectors, neighbour slots,
+    /// block starts, the insertion scratch): what [`crate::estimate_bytes`]
+    /// predicts.
+    pub fn allocated_bytes(&self) -> usize {
+        self.vectors.allocated_bytes()
+            + (self.level0.capacity() + self.upper.capacity()) * size_of::<u32>()
+            + self.upper_starts.capacity() * size_of::<usize>()
+            + self.scratch.allocated_bytes()
+    }
+
+    /// Inserts a vector and returns its id. Same seed and same insertion
+    /// order give the same graph.
+    pub fn insert(&mut self, vector: &[f32]) -> Result<u32, HnswError> {
+        let id = self.len() as u32;
+        self.vectors.push(vector)?;
         let level = assign_level(self.params.seed, u64::from(id), self.params.m);
-        self.vectors.extend_from_slice(vector);
-        self.links.push(vec![Vec::new(); level + 1]);
-        let Some((_, top)) = self.entry else {
+        let m = self.params.m;
+        self.level0.resize(self.level0.len() + level0_stride(m), 0);
+        self.upper.resize(self.upper.len() + upper_len(m, level), 0);
+        self.upper_starts.push(self.upper.len());
+        let Some(entry) = self.entry else {
             self.entry = Some((id, level));
             return Ok(id);
         };
-        let query = self.vector(id).to_vec();
-        let mut entries = vec![search::descend(&*self, &query, level).expect("graph is not empty")];
-        for l in (0..=level.min(top)).rev() {
-            let found =
-                search::search_layer(&*self, &query, &entries, self.params.ef_construction, l);
-            let mut found: Vec<_> = found.into_iter().filter(|s| s.node != id).collect();
-            sort_candidates(id, &mut found);
-            let selected = self.select_neighbours(&found, self.params.m, true);
-            self.links[id as usize][l] = selected.iter().map(|s| s.node).collect();
-            for s in &selected {
-                self.link_back(s.node, id, s.dist, l);
-            }
-            if !found.is_empty() {
-                entries = found;
-            }
-        }
-        if level > top {
+        let graph = Graph {
+            params: &self.params,
+            metric: &self.metric,
+            vectors: &self.vectors,
+            level0: Cell::from_mut(self.level0.as_mut_slice()).as_slice_of_cells(),
+            upper: Cell::from_mut(self.upper.as_mut_slice()).as_slice_of_cells(),
+            upper_starts: &self.upper_starts,
+        };
+        graph.insert(id, entry, &mut self.scratch);
+        if level > entry.1 {
             self.entry = Some((id, level));
         }
         Ok(id)
     }
 
-    /// The neighbour-selection heuristic (Algorithm 4 of the paper, without
-    /// candidate extension): walking `candidates` closest first, keeps one
-    /// only if it is at least as close to the base element as to every
-    /// neighbour kept so far, up to `m`. With `keep_pruned` the remaining
-    /// slots are filled with the closest pruned candidates (the paper's
-    /// keepPrunedConnections), which keeps "shadowed" elements reachable.
-    fn select_neighbours(
-        &self,
-        candidates: &[Scored<u32>],
-        m: usize,
-        keep_pruned: bool,
-    ) -> Vec<Scored<u32>> {
-        let mut kept: Vec<Scored<u32>> = Vec::with_capacity(m);
-        let mut pruned = Vec::new();
-        for c in candidates {
-            if kept.len() >= m {
-                break;
-            }
-            if kept
-                .iter()
-                .all(|k| self.pair_distance(c.node, k.node) >= c.dist)
-            {
-                kept.push(*c);
-            } else if keep_pruned {
-                pruned.push(*c);
+    /// Makes every element reachable from the entry point on every layer
+    /// it is on, and returns how many links it added.
+    ///
+    /// Pruning a full neighbour list can drop an element from every list
+    /// that held it (most often among many identical or near-identical
+    /// vectors, or with a small `m`), and such an element is never found
+    /// again. For each layer, top down, this walks the layer from the entry
+    /// point; each element not reached is added to the list of the closest
+    /// reached element that can take it: one with a free slot, or else one
+    /// whose farthest neighbour is also linked from another reached
+    /// element, which it then replaces. Deterministic, and cheap when
+    /// nothing needs repairing (one walk per layer).
+    pub fn repair_reachability(&mut self) -> usize {
+        let Some((entry, top)) = self.entry else {
+            return 0;
+        };
+        let n = self.len();
+        let mut added = 0;
+        let mut reached = vec![false; n];
+        let mut in_reached = vec![0u32; n];
+        let mut queue = Vec::new();
+        for level in (0..=top).rev() {
+            for _pass in 0..8 {
+                reached.fill(false);
+                in_reached.fill(0);
+                self.reach_from(entry, level, &mut reached, &mut in_reached, &mut queue);
+                let mut missing = 0;
+                for u in 0..n as u32 {
+                    if reached[u as usize] || self.level(u) < level {
+                        continue;
+                    }
+                    missing += 1;
+                    if self.attach(u, level, &reached, &mut in_reached) {
+                        added += 1;
+                        self.reach_from(u, level, &mut reached, &mut in_reached, &mut queue);
+                    }
+                }
+                if missing == 0 {
+                    break;
+                }
             }
         }
-        let room = m - kept.len();
-        kept.extend(pruned.into_iter().take(room));
-        kept
+        added
     }
 
-    /// Adds `new` to `node`'s neighbours on `level`, re-running the
-    /// heuristic when the list is full.
-    fn link_back(&mut self, node: u32, new: u32, dist: f32, level: usize) {
-        let capacity = self.params.max_neighbours(level);
-        let list = &self.links[node as usize][level];
-        if list.len() < capacity {
-            self.links[node as usize][level].push(new);
+    /// Marks what `start` reaches on `level`, counting for each element the
+    /// reached elements that link to it.
+    fn reach_from(
+        &self,
+        start: u32,
+        level: usize,
+        reached: &mut [bool],
+        in_reached: &mut [u32],
+        queue: &mut Vec<u32>,
+    ) {
+        if reached[start as usize] {
             return;
         }
-        let mut candidates: Vec<Scored<u32>> = list
+        reached[start as usize] = true;
+        queue.clear();
+        queue.push(start);
+        while let Some(id) = queue.pop() {
+            for &nb in self.links(id, level) {
+                in_reached[nb as usize] += 1;
+                if !reached[nb as usize] {
+                    reached[nb as usize] = true;
+                    queue.push(nb);
+                }
+            }
+        }
+    }
+
+    /// Links unreached `u` from a reached element on `level` (see
+    /// [`Self::repair_reachability`]); false if none could take it.
+    fn attach(&mut self, u: u32, level: usize, reached: &[bool], in_reached: &mut [u32]) -> bool {
+        let query = self.vector(u).to_vec();
+        // Candidates: u's own reached neighbours (selected for it, closest
+        // first), then the reached elements a search finds.
+        let mut candidates: Vec<Scored<u32>> = self
+            .links(u, level)
             .iter()
-            .map(|&n| Scored {
-                dist: self.pair_distance(node, n),
-                node: n,
+            .filter(|&&r| reached[r as usize])
+            .map(|&r| Scored {
+                dist: self.pair_distance(u, r),
+                node: r,
             })
-            .chain(std::iter::once(Scored { dist, node: new }))
             .collect();
-        sort_candidates(node, &mut candidates);
-        let kept = self.select_neighbours(&candidates, capacity, false);
-        self.links[node as usize][level] = kept.iter().map(|s| s.node).collect();
+        let start = search::descend(&*self, &query, level).expect("graph is not empty");
+        let found =
+            search::search_layer(&*self, &query, &[start], self.params.ef_construction, level);
+        candidates.extend(
+            found
+                .into_iter()
+                .filter(|s| s.node != u && reached[s.node as usize]),
+        );
+        let cap = self.params.max_neighbours(level);
+        // First a reached element with room, then one with a replaceable
+        // neighbour.
+        for &r in &candidates {
+            if self.links(r.node, level).len() < cap {
+                let list = self.list_mut(r.node, level);
+                let count = (list[0] & COUNT_MASK) as usize;
+                list[1 + count] = u;
+                list[0] = (list[0] & !(COUNT_MASK | STABLE_MASK)) | (count as u32 + 1);
+                in_reached[u as usize] += 1;
+                return true;
+            }
+        }
+        for &r in &candidates {
+            let victim = self
+                .links(r.node, level)
+                .iter()
+                .enumerate()
+                .filter(|&(_, &w)| in_reached[w as usize] >= 2)
+                .map(|(at, &w)| (self.pair_distance(r.node, w), at, w))
+                .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+            if let Some((_, at, w)) = victim {
+                in_reached[w as usize] -= 1;
+                let list = self.list_mut(r.node, level);
+                list[1 + at] = u;
+                list[0] &= !STABLE_MASK;
+                in_reached[u as usize] += 1;
+                return true;
+            }
+        }
+        false
     }
 
     /// The `k` nearest elements with beam width `ef` (at least `k`),

@@ -3,6 +3,9 @@
 //!
 //! - [`Hnsw`]: the in-memory graph: deterministic layer assignment,
 //!   `M` / `ef_construction`, the paper's neighbour-selection heuristic.
+//! - [`ParallelBuilder`]: the index build, collecting every vector first,
+//!   then linking them on a rayon pool into an [`Hnsw`]; [`estimate_bytes`]
+//!   predicts its memory.
 //! - [`search`]: greedy descent + beam search, and [`SearchIter`], the
 //!   incremental scan that keeps going past `ef_search` (iterative scans),
 //!   generic over any [`GraphView`] — the in-memory graph or pages.
@@ -16,10 +19,13 @@
 #![warn(missing_docs)]
 
 mod graph;
+mod inmem;
 pub mod metric;
 pub mod ondisk;
+mod parallel;
 pub mod search;
 
 pub use graph::{assign_level as graph_level, Hnsw, HnswError, HnswParams, MAX_LEVEL};
 pub use metric::{Cosine, Distance, InnerProduct, L1, L2};
+pub use parallel::{estimate_bytes, ParallelBuilder};
 pub use search::{GraphView, ScanOrder, SearchIter};

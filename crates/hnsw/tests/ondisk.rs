@@ -4,9 +4,11 @@
 mod common;
 
 use common::{clustered, exact_topk, recall};
-use hnsw::ondisk::{write_graph, ElementTuple, Meta, NeighbourTuple, OnDiskError, PageGraph, Tid};
+use hnsw::ondisk::{
+    verify, with_f32s, write_graph, ElementTuple, Meta, NeighbourTuple, OnDiskError, PageGraph, Tid,
+};
 use hnsw::{Cosine, Distance, Hnsw, HnswParams, ScanOrder, L2};
-use pagestore::page;
+use pagestore::page::{self, ItemId, LP_DEAD, LP_UNUSED, SIZE_OF_ITEM_ID, SIZE_OF_PAGE_HEADER};
 use pagestore::{MemRelation, RelationRead, RelationWrite};
 
 fn heap_tid(id: usize) -> Tid {
@@ -60,6 +62,11 @@ fn check<D: Distance + Copy>(metric: D, name: &str) {
     for blk in 0..rel.nblocks() {
         page::check_header(&rel.read(blk)).unwrap();
     }
+    let report = verify(&rel, &metric).unwrap();
+    assert_eq!((report.live, report.deleted), (10_000, 0));
+    assert_eq!(report.pages, rel.nblocks());
+    assert_eq!(report.reachable_heap_tids.len(), 10_000);
+    assert_eq!(pages.meta().insert_blk, rel.nblocks() - 1);
 }
 
 #[test]
@@ -156,6 +163,8 @@ fn tuples_round_trip() {
         (2, e.heap_tid, e.neighbours, e.vector.clone())
     );
     assert!(ElementTuple::decode_into(&e.encode()[..10], &mut v).is_err());
+    assert_eq!(e.encode().len(), ElementTuple::HEADER_LEN + 8);
+    assert_eq!(ElementTuple::HEADER_LEN % 4, 0, "vector 4-byte aligned");
     let n = NeighbourTuple {
         slots: vec![vec![heap_tid(1), heap_tid(2)], vec![heap_tid(3)]],
     };
@@ -174,6 +183,7 @@ fn tuples_round_trip() {
         entry_level: 1,
         entry: heap_tid(4),
         elements: 9,
+        insert_blk: 3,
     };
     assert_eq!(Meta::decode(&meta.encode()), Ok(meta));
 }
@@ -216,5 +226,111 @@ fn corrupt_neighbour_pointer_is_reported() {
     let pages = PageGraph::open(&rel, L2).unwrap();
     for q in &data {
         pages.search(q, 5, 10);
+    }
+}
+
+/// Informative timing of searches on pages (no assertion):
+/// `cargo test --release -p ember-hnsw --test ondisk -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing, informative"]
+fn search_timing_on_pages() {
+    let (data, queries) = clustered(20_000, 500, 128, 32, 77);
+    let (_, rel) = build(&data, L2);
+    let pages = PageGraph::open(&rel, L2).unwrap();
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let start = std::time::Instant::now();
+        let mut hits = 0usize;
+        for q in &queries {
+            hits += pages.search(q, 10, 64).len();
+        }
+        assert_eq!(hits, 10 * queries.len());
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    println!(
+        "search on pages: {:.1} us/query (best of 5, 20k x 128, ef 64)",
+        best * 1e6 / queries.len() as f64
+    );
+}
+
+/// Sets the line pointer of `off` on `page` to `flags` (as a concurrent
+/// vacuum reusing space would).
+fn set_line_pointer(page: &mut page::Page, off: u16, flags: u8) {
+    let at = SIZE_OF_PAGE_HEADER + (off as usize - 1) * SIZE_OF_ITEM_ID;
+    let id = ItemId {
+        off: 0,
+        flags,
+        len: 0,
+    };
+    page[at..at + SIZE_OF_ITEM_ID].copy_from_slice(&id.to_raw().to_ne_bytes());
+}
+
+#[test]
+fn scans_skip_neighbours_whose_tuples_are_gone() {
+    let (data, queries) = clustered(2_000, 20, 8, 4, 21);
+    let (_, rel) = build(&data, L2);
+    let mut gone = Vec::new();
+    for blk in [2, 5, 9] {
+        let mut guard = rel.write(blk);
+        for (i, off) in (1..=page::max_offset(&guard)).step_by(7).enumerate() {
+            let tid = Tid { blk, off };
+            let flags = if i % 2 == 0 { LP_UNUSED } else { LP_DEAD };
+            if page::item(&guard, off).unwrap()[0] == 1 {
+                gone.push(tid);
+            }
+            set_line_pointer(&mut guard, off, flags);
+        }
+    }
+    assert!(!gone.is_empty());
+    let pages = PageGraph::open(&rel, L2).unwrap();
+    for q in &queries {
+        assert_eq!(pages.search(q, 10, 40).len(), 10);
+        for (node, _) in pages.search_iter(q, 20, ScanOrder::Relaxed) {
+            if gone.contains(&node) {
+                assert_eq!(pages.live_heap_tid(node), None);
+            }
+        }
+    }
+    // Offsets past the last line pointer are skipped too.
+    let past = Tid { blk: 1, off: 2_000 };
+    assert_eq!(pages.live_heap_tid(past), None);
+    assert_eq!(pages.heap_tid(past), Tid::INVALID);
+}
+
+#[test]
+fn verify_reports_a_corrupted_neighbour() {
+    let (data, _) = clustered(300, 0, 4, 2, 3);
+    let (_, rel) = build(&data, L2);
+    assert!(verify(&rel, &L2).is_ok());
+    // Element at block 1 item 1 has its neighbour tuple at item 2: point
+    // its first layer-0 slot at that neighbour tuple.
+    {
+        let mut guard = rel.write(1);
+        let slots = page::item_mut(&mut guard, 2).unwrap();
+        slots[4..8].copy_from_slice(&1u32.to_le_bytes());
+        slots[8..10].copy_from_slice(&2u16.to_le_bytes());
+    }
+    let err = verify(&rel, &L2).unwrap_err();
+    assert_eq!(
+        err,
+        "block 1 item 1: neighbour on level 0 points at block 1 item 2, which is not an element tuple"
+    );
+    {
+        let mut guard = rel.write(1);
+        let slots = page::item_mut(&mut guard, 2).unwrap();
+        slots[4..8].copy_from_slice(&999u32.to_le_bytes());
+    }
+    assert!(verify(&rel, &L2).unwrap_err().contains("block 999 item 2"));
+}
+
+#[test]
+fn distance_on_page_bytes_matches_decoded() {
+    let v: Vec<f32> = (0..33).map(|i| i as f32 * 0.5 - 3.0).collect();
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut padded = vec![0u8; 1];
+    padded.extend_from_slice(&bytes);
+    let mut scratch = Vec::new();
+    for raw in [&bytes[..], &padded[1..]] {
+        assert_eq!(with_f32s(raw, &mut scratch, <[f32]>::to_vec), v);
     }
 }

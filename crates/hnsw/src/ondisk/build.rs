@@ -49,6 +49,16 @@ impl Planner {
     }
 }
 
+/// Initializes an empty graph page (special space kind [`Special::GRAPH`]).
+pub(super) fn init_graph_page(page: &mut Page) {
+    page::init(page, Special::LEN);
+    Special {
+        kind: Special::GRAPH,
+        next_blk: u32::MAX,
+    }
+    .encode(page::special_mut(page));
+}
+
 fn plan<D: Distance>(graph: &Hnsw<D>) -> Result<Layout, OnDiskError> {
     let mut planner = Planner::new(1);
     let mut layout = Layout {
@@ -58,7 +68,7 @@ fn plan<D: Distance>(graph: &Hnsw<D>) -> Result<Layout, OnDiskError> {
     for id in 0..graph.len() as u32 {
         layout
             .elements
-            .push(planner.place(ElementTuple::encoded_len(graph.dims()))?);
+            .push(planner.place(ElementTuple::encoded_len(graph.vector(id).len()))?);
         let len = NeighbourTuple::encoded_len(graph.level(id), graph.params().m);
         layout.neighbours.push(planner.place(len)?);
     }
@@ -109,6 +119,7 @@ fn write_meta<R: RelationWrite, D: Distance>(
         entry_level,
         entry,
         elements: graph.len() as u64,
+        insert_blk: layout.neighbours.last().map_or(u32::MAX, |t| t.blk),
     };
     let (blk, mut guard) = rel.extend();
     debug_assert_eq!(blk, 0);
@@ -123,7 +134,10 @@ fn write_meta<R: RelationWrite, D: Distance>(
 
 /// Writes `graph` into the empty relation `rel`: the metapage, then every
 /// element (with `heap_tids[id]`) and its neighbour tuple, page by page.
-/// `metric_id` is stored for the glue to check the opclass on open.
+/// `metric_id` is stored for the glue to check the opclass on open. A
+/// graph of 0 dimensions is stored as variable-length (`Meta::dims` 0).
+/// The metapage's `insert_blk` is the last page written, where
+/// [`super::insert`] tries first.
 ///
 /// Each page is written once through one `extend` guard, so the glue can
 /// log the whole build with `log_newpage_range` (or one GenericXLog record
@@ -142,8 +156,8 @@ pub fn write_graph<R: RelationWrite, D: Distance>(
             "one heap TID per element is required",
         ));
     }
-    if graph.dims() == 0 || graph.dims() > u16::MAX as usize {
-        return Err(OnDiskError::BadInput("dimensions must be 1..=65535"));
+    if graph.dims() > u16::MAX as usize {
+        return Err(OnDiskError::BadInput("dimensions must be at most 65535"));
     }
     let layout = plan(graph)?;
     write_meta(rel, graph, &layout, metric_id);
@@ -156,12 +170,7 @@ pub fn write_graph<R: RelationWrite, D: Distance>(
                 drop(current.take());
                 let (blk, mut guard) = rel.extend();
                 debug_assert_eq!(blk, tid.blk, "planned block");
-                page::init(&mut guard, Special::LEN);
-                Special {
-                    kind: Special::GRAPH,
-                    next_blk: u32::MAX,
-                }
-                .encode(page::special_mut(&mut guard));
+                init_graph_page(&mut guard);
                 current = Some((blk, guard));
             }
             let (_, guard) = current.as_mut().expect("page is open");

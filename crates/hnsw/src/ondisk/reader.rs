@@ -1,113 +1,259 @@
-//! Searching the graph on pages through [`RelationRead`].
+//! Reading the graph on pages through [`RelationRead`]: [`PageGraph`] for
+//! scans, and the page access shared with insert, vacuum and verify.
+//!
+//! A TID on an existing page whose line pointer is past the last one,
+//! `LP_UNUSED` or `LP_DEAD` is "no such tuple" (skipped: a concurrent
+//! vacuum may have removed it). A TID past the end of the relation, any
+//! other bad line pointer, or an undecodable tuple is corruption.
 
 use std::cell::{Cell, RefCell};
 
-use pagestore::page;
-use pagestore::RelationRead;
+use pagestore::page::{self, LP_DEAD, LP_UNUSED};
+use pagestore::{FormatError, Page, PageError, RelationRead};
 
-use super::tuples::{ElementTuple, Meta, NeighbourTuple, Tid};
+use super::tuples::{with_f32s, ElementTuple, Meta, NeighbourTuple, Tid};
 use super::OnDiskError;
 use crate::metric::Distance;
 use crate::search::{self, GraphView, ScanOrder, SearchIter};
 
+/// The bytes of item `off`, or `None` when there is no such tuple (offset
+/// past the last line pointer, `LP_UNUSED`, `LP_DEAD`).
+pub(crate) fn live_item(page: &Page, off: u16) -> Result<Option<&[u8]>, PageError> {
+    match page::item(page, off) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(PageError::NoSuchItem { .. })
+        | Err(PageError::NotNormal {
+            flags: LP_UNUSED | LP_DEAD,
+            ..
+        }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Mutable bytes of item `off`, or `None` when there is no such tuple.
+pub(crate) fn live_item_mut(page: &mut Page, off: u16) -> Result<Option<&mut [u8]>, PageError> {
+    if live_item(page, off)?.is_none() {
+        return Ok(None);
+    }
+    page::item_mut(page, off).map(Some)
+}
+
+/// A corruption error located at `tid`.
+pub(crate) fn corrupt_at(tid: Tid, what: impl std::fmt::Display) -> OnDiskError {
+    OnDiskError::Corrupted(format!("block {} item {}: {what}", tid.blk, tid.off))
+}
+
+/// Page access with a cached relation size (asking Postgres for it costs
+/// a system call, so only when a block is past the cached size).
+pub(crate) struct Pages<'r, R> {
+    rel: &'r R,
+    nblocks: Cell<u32>,
+}
+
+impl<'r, R: RelationRead> Pages<'r, R> {
+    pub(crate) fn new(rel: &'r R) -> Self {
+        Self {
+            rel,
+            nblocks: Cell::new(rel.nblocks()),
+        }
+    }
+
+    pub(crate) fn rel(&self) -> &'r R {
+        self.rel
+    }
+
+    /// Fails if `blk` is past the end of the relation.
+    pub(crate) fn check_block(&self, blk: u32) -> Result<(), OnDiskError> {
+        if blk >= self.nblocks.get() {
+            self.nblocks.set(self.rel.nblocks());
+            if blk >= self.nblocks.get() {
+                return Err(OnDiskError::Corrupted(format!("block {blk} past the end")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with block `blk` under a share lock.
+    pub(crate) fn with_page<T>(
+        &self,
+        blk: u32,
+        f: impl FnOnce(&Page) -> T,
+    ) -> Result<T, OnDiskError> {
+        self.check_block(blk)?;
+        let guard = self.rel.read(blk);
+        Ok(f(&guard))
+    }
+
+    /// Decodes the tuple at `tid` with `f` under a share lock; `None` when
+    /// there is no such tuple.
+    pub(crate) fn with_decoded<T>(
+        &self,
+        tid: Tid,
+        f: impl FnOnce(&[u8]) -> Result<T, FormatError>,
+    ) -> Result<Option<T>, OnDiskError> {
+        let found = self.with_page(tid.blk, |page| match live_item(page, tid.off) {
+            Ok(Some(bytes)) => f(bytes).map(Some).map_err(|e| corrupt_at(tid, e)),
+            Ok(None) => Ok(None),
+            Err(e) => Err(corrupt_at(tid, e)),
+        })?;
+        found
+    }
+
+    /// The element at `tid` with its vector in `vector`, checked against
+    /// `dims` (unless 0).
+    pub(crate) fn element(
+        &self,
+        tid: Tid,
+        dims: usize,
+        vector: &mut Vec<f32>,
+    ) -> Result<Option<ElementTuple>, OnDiskError> {
+        let element = self.with_decoded(tid, |b| ElementTuple::decode_into(b, vector))?;
+        if element.is_some() && dims != 0 && vector.len() != dims {
+            return Err(corrupt_at(
+                tid,
+                "element dimensions differ from the metapage",
+            ));
+        }
+        Ok(element)
+    }
+
+    /// The element at `tid` without its vector.
+    pub(crate) fn element_header(&self, tid: Tid) -> Result<Option<ElementTuple>, OnDiskError> {
+        self.with_decoded(tid, ElementTuple::decode_header)
+    }
+
+    /// Every level's neighbours from the neighbour tuple at `tid`.
+    pub(crate) fn neighbour_tuple(
+        &self,
+        tid: Tid,
+        m: usize,
+    ) -> Result<Option<NeighbourTuple>, OnDiskError> {
+        self.with_decoded(tid, |b| NeighbourTuple::decode(b, m))
+    }
+}
+
+/// Reads and checks the metapage (MAGIC, VERSION).
+pub(crate) fn read_meta<R: RelationRead>(rel: &R) -> Result<Meta, OnDiskError> {
+    if rel.nblocks() == 0 {
+        return Err(OnDiskError::BadInput("index has no metapage"));
+    }
+    let guard = rel.read(0);
+    page::check_header(&guard)?;
+    Ok(Meta::decode(page::item(&guard, 1)?)?)
+}
+
 /// A read-only view of an on-page graph, for one scan at a time (it keeps
 /// scratch buffers; make one per scan or per backend).
 ///
-/// Corruption found while searching (bad line pointer, undecodable tuple,
-/// block past the end) panics with a message starting
+/// Deleted elements are traversed but never returned by [`PageGraph::search`];
+/// scans through [`PageGraph::search_iter`] map nodes with
+/// [`PageGraph::live_heap_tid`] and skip `None`. Neighbour TIDs whose tuple
+/// is gone (`LP_UNUSED`, `LP_DEAD`, offset past the end of the page) are
+/// skipped. Corruption (undecodable tuple, block past the end, any other
+/// bad line pointer) panics with a message starting
 /// `ember_hnsw index corrupted:`; under `#[pg_guard]` that is an ERROR.
 pub struct PageGraph<'r, R, D> {
-    rel: &'r R,
+    pages: Pages<'r, R>,
     metric: D,
     meta: Meta,
-    nblocks: Cell<u32>,
     vector: RefCell<Vec<f32>>,
-    tids: RefCell<Vec<Tid>>,
 }
 
-fn corrupted(what: impl std::fmt::Display) -> ! {
-    panic!("ember_hnsw index corrupted: {what}")
+fn corrupted(e: OnDiskError) -> ! {
+    match e {
+        OnDiskError::Corrupted(what) => panic!("ember_hnsw index corrupted: {what}"),
+        e => panic!("ember_hnsw index corrupted: {e}"),
+    }
+}
+
+fn or_corrupted<T>(r: Result<T, OnDiskError>) -> T {
+    r.unwrap_or_else(|e| corrupted(e))
 }
 
 impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
     /// Opens the index: reads and checks the metapage (MAGIC, VERSION).
     pub fn open(rel: &'r R, metric: D) -> Result<Self, OnDiskError> {
-        if rel.nblocks() == 0 {
-            return Err(OnDiskError::BadInput("index has no metapage"));
-        }
-        let meta = {
-            let guard = rel.read(0);
-            page::check_header(&guard)?;
-            Meta::decode(page::item(&guard, 1)?)?
-        };
-        let vector = RefCell::new(Vec::with_capacity(meta.dims as usize));
-        Ok(Self {
-            rel,
-            metric,
-            meta,
-            nblocks: Cell::new(rel.nblocks()),
-            vector,
-            tids: RefCell::new(Vec::new()),
-        })
+        let meta = read_meta(rel)?;
+        Ok(Self::with_meta(rel, metric, meta))
     }
 
-    /// The metapage contents.
+    /// A view using `meta` as read by the caller.
+    pub(crate) fn with_meta(rel: &'r R, metric: D, meta: Meta) -> Self {
+        Self {
+            pages: Pages::new(rel),
+            metric,
+            meta,
+            vector: RefCell::new(Vec::with_capacity(meta.dims as usize)),
+        }
+    }
+
+    /// The metapage contents (as read by [`PageGraph::open`]).
     pub fn meta(&self) -> &Meta {
         &self.meta
     }
 
-    /// Calls `f` with the bytes of the tuple at `tid`, under a share lock.
-    fn with_tuple<T>(&self, tid: Tid, f: impl FnOnce(&[u8]) -> T) -> T {
-        if tid.blk >= self.nblocks.get() {
-            // Asking for the size costs a system call in Postgres: only
-            // when the cached size says the block is past the end.
-            self.nblocks.set(self.rel.nblocks());
-            if tid.blk >= self.nblocks.get() {
-                corrupted(format_args!("block {} past the end", tid.blk));
-            }
-        }
-        let guard = self.rel.read(tid.blk);
-        match page::item(&guard, tid.off) {
-            Ok(bytes) => f(bytes),
-            Err(e) => corrupted(format_args!("block {}: {e}", tid.blk)),
-        }
+    pub(crate) fn pages(&self) -> &Pages<'r, R> {
+        &self.pages
     }
 
-    /// Decodes the element at `tid`; its vector lands in `self.vector`.
-    fn element(&self, tid: Tid) -> ElementTuple {
-        let mut vector = self.vector.borrow_mut();
-        let decoded = self.with_tuple(tid, |bytes| ElementTuple::decode_into(bytes, &mut vector));
-        let element = decoded.unwrap_or_else(|e| corrupted(e));
-        if vector.len() != self.meta.dims as usize {
-            corrupted("element dimensions differ from the metapage");
-        }
-        element
-    }
-
-    /// Decodes the element at `tid` without its vector.
-    fn element_header(&self, tid: Tid) -> ElementTuple {
-        self.with_tuple(tid, ElementTuple::decode_header)
-            .unwrap_or_else(|e| corrupted(e))
-    }
-
-    /// The heap TID indexed by element `node`.
+    /// The heap TID indexed by element `node`, deleted or not;
+    /// [`Tid::INVALID`] if there is no element tuple there any more.
     pub fn heap_tid(&self, node: Tid) -> Tid {
-        self.element_header(node).heap_tid
+        or_corrupted(self.pages.element_header(node)).map_or(Tid::INVALID, |e| e.heap_tid)
     }
 
-    /// The `k` nearest elements with beam width `ef`, as `(heap TID,
-    /// distance)`, closest first.
+    /// The heap TID indexed by element `node`, or `None` if the element is
+    /// deleted (or gone): scans skip those.
+    pub fn live_heap_tid(&self, node: Tid) -> Option<Tid> {
+        or_corrupted(self.pages.element_header(node))
+            .filter(|e| !e.deleted)
+            .map(|e| e.heap_tid)
+    }
+
+    /// The `k` nearest live elements with beam width `ef` (at least `k`),
+    /// as `(heap TID, distance)`, closest first.
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(Tid, f32)> {
-        search::knn(self, query, k, ef)
+        let Some(entry) = search::descend(self, query, 0) else {
+            return Vec::new();
+        };
+        search::search_layer(self, query, &[entry], ef.max(k), 0)
             .into_iter()
-            .map(|s| (self.heap_tid(s.node), s.dist))
+            .filter_map(|s| self.live_heap_tid(s.node).map(|t| (t, s.dist)))
+            .take(k)
             .collect()
     }
 
-    /// An incremental scan over element TIDs (map them with
-    /// [`PageGraph::heap_tid`]).
+    /// An incremental scan over element TIDs, deleted ones included: map
+    /// them with [`PageGraph::live_heap_tid`] and skip `None`.
     pub fn search_iter(&self, query: &[f32], ef: usize, order: ScanOrder) -> SearchIter<'_, Self> {
         SearchIter::new(self, query, ef, order)
+    }
+
+    /// The neighbour tuple of `node`, decoding `level` into `out` when it
+    /// is on the same page (one lock); `None` when done.
+    fn neighbours_same_page(
+        &self,
+        node: Tid,
+        level: usize,
+        out: &mut Vec<Tid>,
+    ) -> Result<Option<Tid>, OnDiskError> {
+        let m = self.meta.m as usize;
+        let found = self.pages.with_page(node.blk, |page| {
+            let Some(bytes) = live_item(page, node.off).map_err(|e| corrupt_at(node, e))? else {
+                return Ok(None);
+            };
+            let element = ElementTuple::decode_header(bytes).map_err(|e| corrupt_at(node, e))?;
+            let at = element.neighbours;
+            if at.blk != node.blk {
+                return Ok(Some(at));
+            }
+            if let Some(bytes) = live_item(page, at.off).map_err(|e| corrupt_at(at, e))? {
+                NeighbourTuple::decode_level(bytes, level, m, out)
+                    .map_err(|e| corrupt_at(at, e))?;
+            }
+            Ok(None)
+        })?;
+        found
     }
 }
 
@@ -121,21 +267,33 @@ impl<R: RelationRead, D: Distance> GraphView for PageGraph<'_, R, D> {
             .then_some((self.meta.entry, self.meta.entry_level as usize))
     }
 
+    /// The distance, computed on the page bytes when they are aligned;
+    /// `+inf` for an element that is gone.
     fn distance(&self, query: &[f32], node: Tid) -> f32 {
-        self.element(node);
-        let vector = self.vector.borrow();
-        self.metric.distance_or_inf(query, &vector)
+        let mut scratch = self.vector.borrow_mut();
+        let dims = self.meta.dims as usize;
+        let found = self.pages.with_decoded(node, |bytes| {
+            let (_, raw) = ElementTuple::decode_view(bytes)?;
+            if dims != 0 && raw.len() != 4 * dims {
+                return Err(FormatError::Invalid(
+                    "element dimensions differ from the metapage",
+                ));
+            }
+            Ok(with_f32s(raw, &mut scratch, |v| {
+                self.metric.distance_or_inf(query, v)
+            }))
+        });
+        or_corrupted(found).unwrap_or(f32::INFINITY)
     }
 
     fn neighbours(&self, node: Tid, level: usize, out: &mut Vec<Tid>) {
-        let element = self.element_header(node);
-        let m = self.meta.m as usize;
-        let mut tids = self.tids.borrow_mut();
-        let decoded = self.with_tuple(element.neighbours, |b| {
-            NeighbourTuple::decode_level(b, level, m, &mut tids)
-        });
-        decoded.unwrap_or_else(|e| corrupted(e));
         out.clear();
-        out.extend_from_slice(&tids);
+        if let Some(at) = or_corrupted(self.neighbours_same_page(node, level, out)) {
+            let m = self.meta.m as usize;
+            let decoded = self
+                .pages
+                .with_decoded(at, |b| NeighbourTuple::decode_level(b, level, m, out));
+            or_corrupted(decoded);
+        }
     }
 }

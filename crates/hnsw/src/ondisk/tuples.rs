@@ -9,8 +9,10 @@ pub const FORMAT_VERSION: u32 = 1;
 /// First field of every page's special space.
 pub const PAGE_ID: u16 = 0xEB01;
 
-const KIND_ELEMENT: u8 = 1;
-const KIND_NEIGHBOURS: u8 = 2;
+/// First byte of an element tuple.
+pub(crate) const KIND_ELEMENT: u8 = 1;
+/// First byte of a neighbour tuple.
+pub(crate) const KIND_NEIGHBOURS: u8 = 2;
 
 /// A tuple address: block number and 1-based line pointer (heap TIDs use
 /// the same shape). Encoded as 6 bytes: `u32` block, `u16` offset.
@@ -36,11 +38,11 @@ impl Tid {
         self.blk != u32::MAX
     }
 
-    fn encode(self, w: &mut ByteWriter) {
+    pub(crate) fn encode(self, w: &mut ByteWriter) {
         w.u32(self.blk).u16(self.off);
     }
 
-    fn decode(r: &mut ByteReader<'_>) -> Result<Self, FormatError> {
+    pub(crate) fn decode(r: &mut ByteReader<'_>) -> Result<Self, FormatError> {
         Ok(Self {
             blk: r.u32()?,
             off: r.u16()?,
@@ -71,12 +73,26 @@ impl Special {
         w.u16(PAGE_ID).u16(self.kind).u32(self.next_blk);
         special.copy_from_slice(&w.into_bytes());
     }
+
+    /// Reads a special space written by [`Special::encode`], checking
+    /// [`PAGE_ID`].
+    pub fn decode(special: &[u8]) -> Result<Self, FormatError> {
+        let mut r = ByteReader::new(special);
+        if r.u16()? != PAGE_ID {
+            return Err(FormatError::Invalid("page id in special space"));
+        }
+        Ok(Self {
+            kind: r.u16()?,
+            next_blk: r.u32()?,
+        })
+    }
 }
 
 /// The metapage tuple.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {
-    /// Vector dimensions.
+    /// Vector dimensions; 0 means variable-length vectors (e.g. sparse
+    /// vectors encoded as words), whose length is not checked.
     pub dims: u16,
     /// Build parameter m.
     pub m: u16,
@@ -88,8 +104,11 @@ pub struct Meta {
     pub entry_level: u8,
     /// Element tuple of the entry point ([`Tid::INVALID`] when empty).
     pub entry: Tid,
-    /// Number of elements.
+    /// Number of live elements, approximately: set by the build,
+    /// recomputed by vacuum, not maintained by inserts.
     pub elements: u64,
+    /// The last graph page, where inserts try first (`u32::MAX`: none).
+    pub insert_blk: u32,
 }
 
 impl Meta {
@@ -108,7 +127,7 @@ impl Meta {
             .u8(self.metric_id)
             .u8(self.entry_level);
         self.entry.encode(&mut w);
-        w.u64(self.elements);
+        w.u64(self.elements).u32(self.insert_blk);
         w.into_bytes()
     }
 
@@ -124,9 +143,10 @@ impl Meta {
             entry_level: r.u8()?,
             entry: Tid::decode(&mut r)?,
             elements: r.u64()?,
+            insert_blk: r.u32()?,
         };
-        if meta.dims == 0 || meta.m < 2 {
-            return Err(FormatError::Invalid("metapage dims or m"));
+        if meta.m < 2 {
+            return Err(FormatError::Invalid("metapage m"));
         }
         Ok(meta)
     }
@@ -137,7 +157,8 @@ impl Meta {
 pub struct ElementTuple {
     /// Highest layer of the element.
     pub level: u8,
-    /// Set by vacuum when the heap tuple is dead (reserved).
+    /// Set by vacuum when the heap tuple is dead: the element is still
+    /// traversed but never returned, and never chosen as a new neighbour.
     pub deleted: bool,
     /// The heap tuple this element indexes.
     pub heap_tid: Tid,
@@ -148,8 +169,11 @@ pub struct ElementTuple {
 }
 
 impl ElementTuple {
-    /// Fixed bytes before the vector.
-    pub const HEADER_LEN: usize = 4 + 2 * Tid::LEN + 2;
+    /// Fixed bytes before the vector (padded to 20 so the vector is
+    /// 4-byte aligned inside a MAXALIGNed item).
+    pub const HEADER_LEN: usize = 20;
+    /// Byte offset of the `deleted` flag (vacuum sets it in place).
+    pub const DELETED_AT: usize = 2;
 
     /// Encoded size for `dims` dimensions.
     pub fn encoded_len(dims: usize) -> usize {
@@ -165,7 +189,8 @@ impl ElementTuple {
             .u8(0);
         self.heap_tid.encode(&mut w);
         self.neighbours.encode(&mut w);
-        w.u16(self.vector.len() as u16);
+        w.u16(self.vector.len() as u16).u16(0);
+        debug_assert_eq!(w.len(), Self::HEADER_LEN);
         for &x in &self.vector {
             w.f32(x);
         }
@@ -196,17 +221,42 @@ impl ElementTuple {
     /// Decodes the header; the vector is written to `vector` (cleared
     /// first, so scans reuse one buffer) and left out of the result.
     pub fn decode_into(bytes: &[u8], vector: &mut Vec<f32>) -> Result<ElementTuple, FormatError> {
+        let (element, raw) = Self::decode_view(bytes)?;
+        decode_f32s(raw, vector);
+        Ok(element)
+    }
+
+    /// Decodes the header and returns the vector's raw little-endian bytes
+    /// (`4 × dims`) without copying them; see [`with_f32s`].
+    pub fn decode_view(bytes: &[u8]) -> Result<(ElementTuple, &[u8]), FormatError> {
         let mut r = ByteReader::new(bytes);
         let element = Self::decode_header_at(&mut r)?;
         let dims = r.u16()? as usize;
+        r.u16()?;
         let raw = r.raw(4 * dims)?;
-        vector.clear();
-        vector.extend(
-            raw.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-        );
-        Ok(element)
+        Ok((element, raw))
     }
+}
+
+fn decode_f32s(raw: &[u8], out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(
+        raw.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+    );
+}
+
+/// Calls `f` with the vector whose little-endian bytes are `raw`: in place
+/// when the bytes are 4-byte aligned on a little-endian target (the usual
+/// case on a page, since the vector starts 20 bytes into a MAXALIGNed
+/// item), else decoded into `scratch`.
+pub fn with_f32s<T>(raw: &[u8], scratch: &mut Vec<f32>, f: impl FnOnce(&[f32]) -> T) -> T {
+    #[cfg(target_endian = "little")]
+    if let Ok(vector) = bytemuck::try_cast_slice::<u8, f32>(raw) {
+        return f(vector);
+    }
+    decode_f32s(raw, scratch);
+    f(scratch)
 }
 
 /// The neighbour lists of one element: `2m` slots for layer 0, then `m`
@@ -216,6 +266,26 @@ impl ElementTuple {
 pub struct NeighbourTuple {
     /// `slots[level]`: neighbour element tuples on that level.
     pub slots: Vec<Vec<Tid>>,
+}
+
+/// Capacity of a neighbour list on `level`: `2m` on layer 0, `m` above.
+pub fn capacity(level: usize, m: usize) -> usize {
+    if level == 0 {
+        2 * m
+    } else {
+        m
+    }
+}
+
+/// Byte range of `level`'s slots in a neighbour tuple.
+fn level_range(level: usize, m: usize) -> std::ops::Range<usize> {
+    let first_slot = if level == 0 {
+        0
+    } else {
+        2 * m + (level - 1) * m
+    };
+    let start = 4 + first_slot * Tid::LEN;
+    start..start + capacity(level, m) * Tid::LEN
 }
 
 impl NeighbourTuple {
@@ -233,7 +303,7 @@ impl NeighbourTuple {
             .u8(level as u8)
             .u16((2 * m + level * m) as u16);
         for (l, list) in self.slots.iter().enumerate() {
-            let capacity = if l == 0 { 2 * m } else { m };
+            let capacity = capacity(l, m);
             if list.len() > capacity {
                 return Err(FormatError::Invalid("too many neighbours"));
             }
@@ -241,6 +311,26 @@ impl NeighbourTuple {
             (list.len()..capacity).for_each(|_| Tid::INVALID.encode(&mut w));
         }
         Ok(w.into_bytes())
+    }
+
+    /// Checks the kind, slot count and length; returns the top level.
+    pub fn top_level(bytes: &[u8], m: usize) -> Result<usize, FormatError> {
+        let mut r = ByteReader::new(bytes);
+        if r.u8()? != KIND_NEIGHBOURS {
+            return Err(FormatError::Invalid("not a neighbour tuple"));
+        }
+        let top = r.u8()? as usize;
+        if r.u16()? as usize != 2 * m + top * m {
+            return Err(FormatError::Invalid("neighbour slot count"));
+        }
+        let needed = Self::encoded_len(top, m);
+        if bytes.len() < needed {
+            return Err(FormatError::Truncated {
+                needed,
+                available: bytes.len(),
+            });
+        }
+        Ok(top)
     }
 
     /// The valid neighbours on `level` into `out` (cleared first).
@@ -251,28 +341,54 @@ impl NeighbourTuple {
         out: &mut Vec<Tid>,
     ) -> Result<(), FormatError> {
         out.clear();
-        let mut r = ByteReader::new(bytes);
-        if r.u8()? != KIND_NEIGHBOURS {
-            return Err(FormatError::Invalid("not a neighbour tuple"));
-        }
-        let top = r.u8()? as usize;
-        if r.u16()? as usize != 2 * m + top * m {
-            return Err(FormatError::Invalid("neighbour slot count"));
-        }
-        if level > top {
+        if level > Self::top_level(bytes, m)? {
             return Ok(());
         }
-        let (start, capacity) = if level == 0 {
-            (0, 2 * m)
-        } else {
-            (2 * m + (level - 1) * m, m)
-        };
-        r.raw(start * Tid::LEN)?;
-        for _ in 0..capacity {
+        let mut r = ByteReader::new(&bytes[level_range(level, m)]);
+        for _ in 0..capacity(level, m) {
             let t = Tid::decode(&mut r)?;
             if t.is_valid() {
                 out.push(t);
             }
+        }
+        Ok(())
+    }
+
+    /// Decodes every level's valid neighbours.
+    pub fn decode(bytes: &[u8], m: usize) -> Result<NeighbourTuple, FormatError> {
+        let top = Self::top_level(bytes, m)?;
+        let mut slots = vec![Vec::new(); top + 1];
+        for (level, list) in slots.iter_mut().enumerate() {
+            Self::decode_level(bytes, level, m, list)?;
+        }
+        Ok(NeighbourTuple { slots })
+    }
+
+    /// Overwrites `level`'s slots in place with `list` (the rest of the
+    /// slots become [`Tid::INVALID`]); the tuple's size does not change.
+    pub fn write_level(
+        bytes: &mut [u8],
+        level: usize,
+        m: usize,
+        list: &[Tid],
+    ) -> Result<(), FormatError> {
+        if level > Self::top_level(bytes, m)? {
+            return Err(FormatError::Invalid("neighbour level above the element's"));
+        }
+        if list.len() > capacity(level, m) {
+            return Err(FormatError::Invalid("too many neighbours"));
+        }
+        let mut w = ByteWriter::with_capacity(capacity(level, m) * Tid::LEN);
+        list.iter().for_each(|t| t.encode(&mut w));
+        (list.len()..capacity(level, m)).for_each(|_| Tid::INVALID.encode(&mut w));
+        bytes[level_range(level, m)].copy_from_slice(&w.into_bytes());
+        Ok(())
+    }
+
+    /// Sets every slot to [`Tid::INVALID`].
+    pub fn clear(bytes: &mut [u8], m: usize) -> Result<(), FormatError> {
+        for level in 0..=Self::top_level(bytes, m)? {
+            Self::write_level(bytes, level, m, &[])?;
         }
         Ok(())
     }

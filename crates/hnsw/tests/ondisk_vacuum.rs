@@ -1,0 +1,227 @@
+//! Vacuum of the graph on pages (MemRelation): deleting part or all of
+//! it, idempotence, and concurrency with scans and inserts.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{clustered, exact_topk, recall};
+use hnsw::ondisk::{bulk_delete, count_live, insert, verify, write_graph, PageGraph, Tid};
+use hnsw::{graph_level, Distance, Hnsw, HnswParams, ScanOrder, L2};
+use pagestore::MemRelation;
+
+fn heap_tid(id: usize) -> Tid {
+    Tid {
+        blk: (id / 100) as u32,
+        off: (id % 100) as u16 + 1,
+    }
+}
+
+fn id_of(tid: Tid) -> usize {
+    tid.blk as usize * 100 + usize::from(tid.off) - 1
+}
+
+/// About a third of the heap TIDs.
+fn third(t: Tid) -> bool {
+    t.off.is_multiple_of(3)
+}
+
+fn build(data: &[Vec<f32>]) -> MemRelation {
+    let mut g = Hnsw::new(data[0].len(), HnswParams::default(), L2);
+    for v in data {
+        g.insert(v).unwrap();
+    }
+    let rel = MemRelation::new();
+    let tids: Vec<Tid> = (0..data.len()).map(heap_tid).collect();
+    write_graph(&rel, &g, &tids, 1).unwrap();
+    rel
+}
+
+/// Checks that scans on `rel` never return a dead heap TID: `search` at
+/// several `ef`, and iterative scans run to exhaustion. Returns the live
+/// heap TIDs the exhausted scans found (union over `queries`).
+fn assert_no_dead_results(
+    rel: &MemRelation,
+    queries: &[Vec<f32>],
+    dead: impl Fn(Tid) -> bool,
+) -> HashSet<Tid> {
+    let pages = PageGraph::open(rel, L2).unwrap();
+    let mut seen = HashSet::new();
+    for q in queries {
+        for ef in [10, 40, 200] {
+            for (t, _) in pages.search(q, 10, ef) {
+                assert!(!dead(t), "search returned dead heap tid {t:?}");
+            }
+        }
+        for order in [ScanOrder::Relaxed, ScanOrder::Strict] {
+            for (node, _) in pages.search_iter(q, 40, order) {
+                if let Some(t) = pages.live_heap_tid(node) {
+                    assert!(!dead(t), "scan returned dead heap tid {t:?}");
+                    seen.insert(t);
+                }
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn vacuum_a_third() {
+    let (data, queries) = clustered(4_000, 100, 32, 16, 31);
+    let rel = build(&data);
+    let dead_ids: Vec<usize> = (0..data.len()).filter(|&i| third(heap_tid(i))).collect();
+    let stats = bulk_delete(&rel, &L2, third).unwrap();
+    println!("{stats:?}");
+    assert_eq!(stats.deleted, dead_ids.len() as u64);
+    assert_eq!(stats.live, (data.len() - dead_ids.len()) as u64);
+    assert!(stats.repaired > 0);
+    assert_eq!(count_live(&rel).unwrap(), stats.live);
+    let report = verify(&rel, &L2).unwrap();
+    assert_eq!((report.live, report.deleted), (stats.live, stats.deleted));
+    let live: Vec<Tid> = (0..data.len())
+        .map(heap_tid)
+        .filter(|&t| !third(t))
+        .collect();
+    let mut sorted = live.clone();
+    sorted.sort_unstable();
+    assert_eq!(report.reachable_heap_tids, sorted);
+    let pages = PageGraph::open(&rel, L2).unwrap();
+    assert_eq!(pages.meta().elements, stats.live);
+
+    let seen = assert_no_dead_results(&rel, &queries[..10], third);
+    assert_eq!(
+        seen.len(),
+        live.len(),
+        "exhausted scans find every live element"
+    );
+
+    let remaining: Vec<Vec<f32>> = live.iter().map(|&t| data[id_of(t)].clone()).collect();
+    let found: Vec<Vec<u32>> = queries
+        .iter()
+        .map(|q| {
+            let hits = pages.search(q, 10, 64);
+            let ids = hits
+                .iter()
+                .map(|&(t, _)| live.binary_search(&t).unwrap() as u32);
+            ids.collect()
+        })
+        .collect();
+    let truth: Vec<Vec<u32>> = queries
+        .iter()
+        .map(|q| exact_topk(&remaining, q, 10, |a, b| L2.distance_or_inf(a, b)))
+        .collect();
+    let r = recall(&truth, &found);
+    println!("recall@10 of the remaining after vacuum: {r:.4}");
+    assert!(r >= 0.95, "recall {r}");
+}
+
+#[test]
+fn vacuum_is_idempotent() {
+    let (data, _) = clustered(2_000, 0, 16, 8, 32);
+    let rel = build(&data);
+    let first = bulk_delete(&rel, &L2, third).unwrap();
+    assert!(first.deleted > 0);
+    let before = rel.snapshot();
+    let second = bulk_delete(&rel, &L2, third).unwrap();
+    assert_eq!((second.deleted, second.repaired), (0, 0));
+    assert_eq!(second.live, first.live);
+    assert!(before == rel.snapshot(), "a second vacuum changes no page");
+    verify(&rel, &L2).unwrap();
+}
+
+#[test]
+fn vacuum_everything_then_insert_again() {
+    let (data, queries) = clustered(1_000, 10, 8, 4, 33);
+    let rel = build(&data);
+    let stats = bulk_delete(&rel, &L2, |_| true).unwrap();
+    assert_eq!((stats.deleted, stats.live), (1_000, 0));
+    let report = verify(&rel, &L2).unwrap();
+    assert_eq!((report.live, report.deleted), (0, 1_000));
+    assert!(report.reachable_heap_tids.is_empty());
+    let pages = PageGraph::open(&rel, L2).unwrap();
+    assert!(!pages.meta().entry.is_valid());
+    for q in &queries {
+        assert!(pages.search(q, 10, 40).is_empty());
+        assert_eq!(pages.search_iter(q, 10, ScanOrder::Relaxed).count(), 0);
+    }
+    for (id, v) in data.iter().enumerate().take(300) {
+        let t = heap_tid(id + 1_000);
+        insert(&rel, &L2, v, t, graph_level(7, id as u64, 16)).unwrap();
+    }
+    let report = verify(&rel, &L2).unwrap();
+    assert_eq!((report.live, report.deleted), (300, 1_000));
+    assert_no_dead_results(&rel, &queries, |t| id_of(t) < 1_000);
+}
+
+#[test]
+fn vacuum_while_scanning() {
+    let (data, queries) = clustered(3_000, 40, 16, 8, 34);
+    let rel = build(&data);
+    std::thread::scope(|s| {
+        for chunk in queries.chunks(10) {
+            let rel = &rel;
+            s.spawn(move || {
+                for _ in 0..5 {
+                    let pages = PageGraph::open(rel, L2).unwrap();
+                    for q in chunk {
+                        pages.search(q, 10, 40);
+                        pages
+                            .search_iter(q, 20, ScanOrder::Relaxed)
+                            .take(200)
+                            .count();
+                    }
+                }
+            });
+        }
+        s.spawn(|| bulk_delete(&rel, &L2, third).unwrap());
+    });
+    verify(&rel, &L2).unwrap();
+    assert_no_dead_results(&rel, &queries, third);
+}
+
+#[test]
+fn vacuum_while_inserting() {
+    let (data, queries) = clustered(3_000, 20, 16, 8, 35);
+    let rel = build(&data[..2_000]);
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let (rel, data) = (&rel, &data);
+            s.spawn(move || {
+                let start = 2_000 + t * 500;
+                for (id, v) in data.iter().enumerate().skip(start).take(500) {
+                    let level = graph_level(9, id as u64, 16);
+                    insert(rel, &L2, v, heap_tid(id), level).unwrap();
+                }
+            });
+        }
+        s.spawn(|| bulk_delete(&rel, &L2, |t| id_of(t) < 2_000 && third(t)).unwrap());
+    });
+    let dead = |t: Tid| id_of(t) < 2_000 && third(t);
+    assert_no_dead_results(&rel, &queries, dead);
+    // A second vacuum repairs whatever the concurrent inserts linked to
+    // elements deleted under them.
+    bulk_delete(&rel, &L2, dead).unwrap();
+    let report = verify(&rel, &L2).unwrap();
+    println!(
+        "after concurrent vacuum + inserts: live {}, deleted {}",
+        report.live, report.deleted
+    );
+}
+
+/// Rows inserted after the build survive a vacuum that deletes every row
+/// of the build: they stay linked to each other through the repair.
+#[test]
+fn vacuum_the_build_keeps_later_inserts() {
+    let (data, queries) = clustered(3_000, 50, 16, 8, 36);
+    let rel = build(&data[..2_000]);
+    for (id, v) in data.iter().enumerate().skip(2_000) {
+        insert(&rel, &L2, v, heap_tid(id), graph_level(5, id as u64, 16)).unwrap();
+    }
+    let old = |t: Tid| id_of(t) < 2_000;
+    let stats = bulk_delete(&rel, &L2, old).unwrap();
+    assert_eq!((stats.deleted, stats.live), (2_000, 1_000));
+    let report = verify(&rel, &L2).unwrap();
+    assert_eq!(report.reachable_heap_tids.len(), 1_000);
+    let seen = assert_no_dead_results(&rel, &queries[..5], old);
+    assert_eq!(seen.len(), 1_000);
+}

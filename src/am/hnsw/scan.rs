@@ -1,0 +1,185 @@
+//! Index scans: `ORDER BY col <op> $1` through the graph on pages.
+//!
+//! The first `amgettuple` opens the graph and starts a [`SearchIter`]; each
+//! call returns the next live element's heap TID. `ember.iterative_scan`
+//! decides whether the scan stops after the first batch of
+//! `ember.hnsw_ef_search` results (off) or keeps going (relaxed/strict
+//! order) until `ember.hnsw_max_scan_tuples` elements were visited.
+//! Distances are exact (`xs_recheckorderby = false`).
+
+use hnsw::ondisk::PageGraph;
+use hnsw::{ScanOrder, SearchIter};
+use pgrx::pg_sys;
+
+use super::super::opclass::{datum_words, opclass_of};
+use super::super::words::{type_name, ElemKind, WordMetric};
+use super::super::{open_graph, set_heap_tid};
+use crate::gucs::{self, IterativeScan};
+use crate::storage::PgRelation;
+
+type Graph = PageGraph<'static, PgRelation, WordMetric>;
+
+/// Per-scan state, behind `scan->opaque`.
+///
+/// `iter` borrows `graph`, which borrows `rel`: they are boxed so their
+/// addresses never move, and fields drop in declaration order (iter, then
+/// graph, then rel), so no borrow outlives what it points to.
+struct ScanState {
+    iter: Option<SearchIter<'static, Graph>>,
+    graph: Option<Box<Graph>>,
+    rel: Box<PgRelation>,
+    opclass: WordMetric,
+    query: Option<Vec<f32>>,
+    returned: usize,
+}
+
+impl ScanState {
+    fn reset(&mut self) {
+        self.iter = None;
+        self.graph = None;
+        self.returned = 0;
+    }
+
+    /// Starts the search for the current query; false when the index is empty.
+    fn start(&mut self) {
+        let graph: Box<Graph> = {
+            // SAFETY: `rel` is boxed and outlives `graph` (field order), so
+            // extending the borrow to 'static never lets it dangle.
+            let rel: &'static PgRelation = unsafe { &*std::ptr::addr_of!(*self.rel) };
+            Box::new(open_graph(rel, self.opclass))
+        };
+        let dims = graph.meta().dims as usize;
+        let query = self.query.take().unwrap_or_else(|| zero_query(self.opclass, dims));
+        if self.opclass.kind != ElemKind::Sparse && query.len() != dims && graph.meta().entry.is_valid() {
+            crate::fmgr::raise(vectors::VectorError::dim_mismatch(type_name(self.opclass), dims, query.len()));
+        }
+        // SAFETY: as above: `graph` is boxed and dropped after `iter`.
+        let graph_ref: &'static Graph = unsafe { &*std::ptr::addr_of!(*graph) };
+        let order = match gucs::ITERATIVE_SCAN.get() {
+            IterativeScan::StrictOrder => ScanOrder::Strict,
+            _ => ScanOrder::Relaxed,
+        };
+        let ef = gucs::HNSW_EF_SEARCH.get().max(1) as usize;
+        self.iter = Some(graph_ref.search_iter(&query, ef, order));
+        self.graph = Some(graph);
+    }
+
+    /// The next live heap TID, or None when the scan is over.
+    fn next(&mut self) -> Option<hnsw::ondisk::Tid> {
+        let ef = gucs::HNSW_EF_SEARCH.get().max(1) as usize;
+        let iterative = gucs::ITERATIVE_SCAN.get() != IterativeScan::Off;
+        let max_visited = gucs::HNSW_MAX_SCAN_TUPLES.get().max(1) as usize;
+        loop {
+            if !iterative && self.returned >= ef {
+                return None;
+            }
+            let iter = self.iter.as_mut()?;
+            if iterative && self.returned >= ef && iter.visited_count() > max_visited {
+                return None;
+            }
+            let (node, _) = iter.next()?;
+            let graph = self.graph.as_ref()?;
+            if let Some(heap) = graph.live_heap_tid(node) {
+                self.returned += 1;
+                return Some(heap);
+            }
+        }
+    }
+}
+
+/// The query for `ORDER BY col <op> NULL`: every distance is NULL, so any
+/// order is right; a zero vector walks the graph like any other query.
+fn zero_query(opclass: WordMetric, dims: usize) -> Vec<f32> {
+    match opclass.kind {
+        ElemKind::Sparse => vec![0.0],
+        _ => vec![0.0; dims],
+    }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32, norderbys: i32) -> pg_sys::IndexScanDesc {
+    // SAFETY: index is open for the scan's duration; RelationGetIndexScan
+    // returns a palloc'd descriptor.
+    unsafe {
+        let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
+        let state = ScanState {
+            iter: None,
+            graph: None,
+            rel: Box::new(PgRelation::main(index)),
+            opclass: opclass_of(index),
+            query: None,
+            returned: 0,
+        };
+        (*scan).opaque = crate::am::owned_by_memory_context(state).cast();
+        scan
+    }
+}
+
+/// The scan state.
+///
+/// # Safety
+/// `scan` was started by [`ambeginscan`] and not yet ended.
+unsafe fn state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut ScanState {
+    // SAFETY: forwarded contract.
+    unsafe { crate::am::owned_mut::<ScanState>((*scan).opaque.cast()) }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn amrescan(
+    scan: pg_sys::IndexScanDesc,
+    _keys: pg_sys::ScanKey,
+    _nkeys: i32,
+    orderbys: pg_sys::ScanKey,
+    norderbys: i32,
+) {
+    // SAFETY: scan is ours; orderbys has norderbys entries of the opclass type.
+    unsafe {
+        let s = state(scan);
+        s.reset();
+        s.query = None;
+        if norderbys > 0 && !orderbys.is_null() {
+            std::ptr::copy_nonoverlapping(orderbys, (*scan).orderByData, norderbys as usize);
+            let key = &*orderbys;
+            if key.sk_flags & pg_sys::SK_ISNULL as i32 == 0 {
+                let mut words = Vec::new();
+                datum_words(s.opclass, key.sk_argument, &mut words);
+                s.query = Some(words);
+            }
+        }
+    }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, direction: pg_sys::ScanDirection::Type) -> bool {
+    if direction != pg_sys::ScanDirection::ForwardScanDirection {
+        pgrx::error!("ember_hnsw only scans forward");
+    }
+    // SAFETY: scan is ours.
+    unsafe {
+        let s = state(scan);
+        if (*scan).numberOfOrderBys == 0 {
+            pgrx::error!("ember_hnsw needs ORDER BY <column> <distance operator> <value>");
+        }
+        if s.iter.is_none() && s.returned == 0 {
+            s.start();
+        }
+        match s.next() {
+            Some(tid) => {
+                set_heap_tid(&mut (*scan).xs_heaptid, tid);
+                (*scan).xs_recheck = false;
+                (*scan).xs_recheckorderby = false;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
+    // SAFETY: scan is ours; the state is freed now instead of at context reset.
+    unsafe {
+        crate::am::drop_owned((*scan).opaque.cast());
+        (*scan).opaque = std::ptr::null_mut();
+    }
+}

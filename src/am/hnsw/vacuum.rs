@@ -1,0 +1,77 @@
+//! `ambulkdelete` / `amvacuumcleanup`: VACUUM removes dead heap tuples
+//! from the graph (marks them deleted, repairs their neighbours' links) so
+//! scans never return them.
+
+use hnsw::ondisk;
+use pgrx::check_for_interrupts;
+use pgrx::pg_sys;
+use pagestore::RelationRead as _;
+
+use super::super::opclass::opclass_of;
+use super::super::{ondisk_or_raise, set_heap_tid};
+use crate::storage::PgRelation;
+
+/// The stats to fill: the one VACUUM passed, or a new zeroed one.
+unsafe fn stats_or_new(stats: *mut pg_sys::IndexBulkDeleteResult) -> *mut pg_sys::IndexBulkDeleteResult {
+    if stats.is_null() {
+        // SAFETY: palloc0 in the vacuum's memory context, as nbtree does.
+        unsafe { pg_sys::palloc0(size_of::<pg_sys::IndexBulkDeleteResult>()).cast() }
+    } else {
+        stats
+    }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn ambulkdelete(
+    info: *mut pg_sys::IndexVacuumInfo,
+    stats: *mut pg_sys::IndexBulkDeleteResult,
+    callback: pg_sys::IndexBulkDeleteCallback,
+    callback_state: *mut std::ffi::c_void,
+) -> *mut pg_sys::IndexBulkDeleteResult {
+    // SAFETY: VACUUM passes an open index and its dead-tuple callback.
+    unsafe {
+        let stats = stats_or_new(stats);
+        let index = (*info).index;
+        let opclass = opclass_of(index);
+        let rel = PgRelation::main(index);
+        let callback = callback.expect("VACUUM passes a callback");
+        let mut calls = 0u64;
+        let is_dead = |tid: ondisk::Tid| {
+            calls += 1;
+            if calls.is_multiple_of(1024) {
+                check_for_interrupts!();
+            }
+            let mut item = pg_sys::ItemPointerData::default();
+            set_heap_tid(&mut item, tid);
+            callback(&mut item, callback_state)
+        };
+        let result = ondisk_or_raise(index, ondisk::bulk_delete(&rel, &opclass, is_dead));
+        (*stats).tuples_removed += result.deleted as f64;
+        (*stats).num_index_tuples = result.live as f64;
+        (*stats).num_pages = rel.nblocks();
+        stats
+    }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn amvacuumcleanup(
+    info: *mut pg_sys::IndexVacuumInfo,
+    stats: *mut pg_sys::IndexBulkDeleteResult,
+) -> *mut pg_sys::IndexBulkDeleteResult {
+    // SAFETY: as ambulkdelete.
+    unsafe {
+        if (*info).analyze_only {
+            return stats;
+        }
+        if !stats.is_null() {
+            return stats;
+        }
+        // No bulk delete ran (nothing to delete): report the live count.
+        let stats = stats_or_new(stats);
+        let rel = PgRelation::main((*info).index);
+        let live = ondisk_or_raise((*info).index, ondisk::count_live(&rel));
+        (*stats).num_index_tuples = live as f64;
+        (*stats).num_pages = rel.nblocks();
+        stats
+    }
+}

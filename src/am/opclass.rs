@@ -1,0 +1,97 @@
+//! Which opclass an index uses, and indexed values as words.
+//!
+//! The opclass is recognised from its support function 1 (the distance
+//! function of its ORDER BY operator: `l2_distance`, `negative_inner_product`,
+//! `cosine_distance` or `l1_distance`) and its input type, so the SQL
+//! declarations in `sql/hnsw.sql` are the single source of truth.
+
+use std::ffi::CStr;
+
+use pgrx::pg_sys::{self, Datum};
+use pgrx::{ereport, PgSqlErrorCode};
+
+use super::words::{half_words, sparse_words, ElemKind, Metric, WordMetric};
+use crate::types::layout;
+
+fn unsupported(what: &str) -> ! {
+    ereport!(
+        ERROR,
+        PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+        format!("ember index: unsupported operator class ({what})")
+    );
+}
+
+/// An unqualified type name (`format_type` qualifies types not on the
+/// search path; the last component is the name).
+unsafe fn type_name(oid: pg_sys::Oid) -> String {
+    // SAFETY: format_type_extended returns a palloc'd NUL-terminated string.
+    let full = unsafe {
+        let p = pg_sys::format_type_extended(oid, -1, pg_sys::FORMAT_TYPE_FORCE_QUALIFY as u16);
+        CStr::from_ptr(p).to_string_lossy().into_owned()
+    };
+    full.rsplit('.').next().unwrap_or_default().trim_matches('"').to_owned()
+}
+
+/// The opclass of `index`'s only column.
+///
+/// # Safety
+/// `index` is an open index relation.
+pub unsafe fn opclass_of(index: pg_sys::Relation) -> WordMetric {
+    // SAFETY: index is open; rd_opcintype has one entry per key column.
+    let (proc, input_type) = unsafe { (pg_sys::index_getprocid(index, 1, 1), *(*index).rd_opcintype) };
+    if proc == pg_sys::InvalidOid {
+        unsupported("no distance support function");
+    }
+    // SAFETY: get_func_name returns a palloc'd name or NULL for a missing function.
+    let func = unsafe {
+        let p = pg_sys::get_func_name(proc);
+        if p.is_null() {
+            unsupported("missing support function");
+        }
+        CStr::from_ptr(p).to_string_lossy().into_owned()
+    };
+    let metric = match func.as_str() {
+        "l2_distance" | "l2_squared_distance" => Metric::L2,
+        "negative_inner_product" => Metric::InnerProduct,
+        "cosine_distance" => Metric::Cosine,
+        "l1_distance" => Metric::L1,
+        other => unsupported(other),
+    };
+    // SAFETY: input_type is a valid type OID from the catalog.
+    let kind = match unsafe { type_name(input_type) }.as_str() {
+        "embedding" => ElemKind::Dense,
+        "halfembedding" => ElemKind::Half,
+        "sparseembedding" => ElemKind::Sparse,
+        other => unsupported(other),
+    };
+    WordMetric { kind, metric }
+}
+
+/// Converts a non-NULL value of the opclass's type into words; returns the
+/// value's dimensions (for checks against the index).
+///
+/// # Safety
+/// `datum` is a non-NULL datum of the opclass's input type.
+pub unsafe fn datum_words(opclass: WordMetric, datum: Datum, out: &mut Vec<f32>) -> usize {
+    // SAFETY: forwarded contract: the datum has the layout of `kind`.
+    unsafe {
+        match opclass.kind {
+            ElemKind::Dense => {
+                let v = layout::dense_slice::<f32>(datum, vectors::type_name::EMBEDDING);
+                out.clear();
+                out.extend_from_slice(v);
+                v.len()
+            }
+            ElemKind::Half => {
+                let v = layout::dense_slice::<half::f16>(datum, vectors::type_name::HALF);
+                half_words(v, out);
+                v.len()
+            }
+            ElemKind::Sparse => {
+                let s = layout::sparse_ref(datum);
+                sparse_words(s.dim, s.indices, s.values, out);
+                s.dim
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Shared helpers for the ember_hnsw integration tests (tests/integration/hnsw_*.sh):
+# psql wrappers, a deterministic vector generator in SQL, and checks that a
+# plan uses an index, that ember_hnsw_verify passes, that every row is found
+# by an index scan for its own vector, and recall against the exact answer.
+#
+# scripts/test.sh runs every tests/integration/*.sh, this file included; run
+# directly it only says so and succeeds.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    echo "hnsw_lib.sh holds helpers for the hnsw_*.sh tests; nothing to run"
+    exit 0
+fi
+set -euo pipefail
+
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+export PGOPTIONS="-c client_min_messages=warning"
+
+# Settings that make the planner take the ember_hnsw index for
+# `ORDER BY v <op> q LIMIT k`: besides a sequential scan, a full scan of the
+# primary key plus a top-N sort is the other way to answer it.
+HNSW_FORCE="SET enable_seqscan = off; SET enable_sort = off;"
+# Settings that keep every index out, for the exact answer.
+HNSW_EXACT="SET enable_indexscan = off; SET enable_bitmapscan = off;"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+qv() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }  # values only, '|' between columns
+
+# hnsw_vec(i [, dims]): a deterministic pseudo-random vector with elements in
+# [-1, 1), distinct for every i (the fract(sin(x) * 43758.5453) hash).
+# Table rows use small i; query vectors use i > 1,000,000, so no query
+# equals a row. (sin(32 i + j) is not used: every such vector lies in the
+# plane spanned by cos(j) and sin(j), a degenerate data set for a graph.)
+# array_agg(... ORDER BY j), not ARRAY(SELECT ... ORDER BY j): the latter
+# plans a Sort node, and under enable_sort = off each call takes ~40 ms.
+# shellcheck disable=SC2016 # the $$ are SQL's
+HNSW_VEC_SQL='CREATE OR REPLACE FUNCTION hnsw_vec(i bigint, dims int DEFAULT 32) RETURNS embedding
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT array_agg((x - floor(x)) * 2 - 1 ORDER BY j)::embedding
+    FROM (SELECT j, sin(i * 12.9898::float8 + j * 78.233::float8) * 43758.5453::float8 AS x
+          FROM generate_series(1, dims) j) s
+$$'
+
+# hnsw_queries FROM TO: a WITH clause naming the query vectors qs(k, q),
+# q = hnsw_vec(k) for k in FROM..TO, computed once (MATERIALIZED): written
+# as `ORDER BY v <-> hnsw_vec(k)`, the vector would be recomputed for every
+# row an exact scan reads, and for every row an index scan returns (the
+# ORDER BY expression is also projected).
+hnsw_queries() { echo "WITH qs AS MATERIALIZED (SELECT k, hnsw_vec(k) AS q FROM generate_series($1, $2) k)"; }
+
+# hnsw_fresh_db DB: (re)creates DB with ember and hnsw_vec.
+hnsw_fresh_db() {
+    q -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"
+    q -d "$1" -c "CREATE EXTENSION ember" -c "$HNSW_VEC_SQL"
+}
+
+# hnsw_expect_index DB INDEX SETTINGS QUERY: EXPLAIN (COSTS OFF) of QUERY,
+# after SETTINGS (may be empty), shows `Index Scan using INDEX`.
+hnsw_expect_index() {
+    local db="$1" index="$2" settings="$3" query="$4" plan
+    local args=(-d "$db")
+    [ -z "$settings" ] || args+=(-c "$settings")
+    plan=$(qv "${args[@]}" -c "EXPLAIN (COSTS OFF) $query") || fail "EXPLAIN failed for: $query"
+    if ! grep -q "Index Scan using $index on" <<<"$plan"; then
+        printf '%s\n' "$plan" >&2
+        fail "expected 'Index Scan using $index' in the plan above of: $query"
+    fi
+}
+
+# hnsw_verify DB INDEX: prints what ember_hnsw_verify(INDEX) returns; fails
+# with its message (and SQLSTATE) if it raises.
+hnsw_verify() {
+    local out
+    if ! out=$(psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d "$1" \
+            -c "SELECT ember_hnsw_verify('$2'::regclass)" 2>&1); then
+        fail "ember_hnsw_verify('$2') in database $1 raised: $out"
+    fi
+    [[ "$out" =~ ^[0-9]+$ ]] || fail "ember_hnsw_verify('$2') in database $1 returned '$out', expected a count"
+    echo "$out"
+}
+
+# hnsw_check_verify DB INDEX TABLE [COLUMN]: ember_hnsw_verify passes and its
+# count of live elements equals the number of rows with a non-NULL COLUMN.
+# Only exact once VACUUM has removed dead tuples (otherwise use hnsw_verify).
+hnsw_check_verify() {
+    local db="$1" index="$2" table="$3" col="${4:-v}" n expected
+    n=$(hnsw_verify "$db" "$index")
+    expected=$(qv -d "$db" -c "SELECT count($col) FROM $table")
+    [ "$n" = "$expected" ] ||
+        fail "ember_hnsw_verify('$index') returned $n live elements, expected $expected (rows of $table with a non-NULL $col)"
+    ok "ember_hnsw_verify('$index') passes, $n live elements = rows of $table with a vector"
+}
+
+# hnsw_self_lookup DB TABLE INDEX IDS_QUERY [SETTINGS]: for every id that
+# IDS_QUERY returns (one int column), the row is in TABLE (columns id, v) and
+# an index scan for its own vector, `ORDER BY v <-> (its v) LIMIT 1`, returns
+# it (or a row at distance 0). The plan is checked to use INDEX.
+hnsw_self_lookup() {
+    local db="$1" table="$2" index="$3" ids="$4" settings="${5:-$HNSW_FORCE SET ember.hnsw_ef_search = 100;}"
+    local missing bad n
+    missing=$(qv -d "$db" -c "SELECT c.id FROM ($ids) c(id) WHERE NOT EXISTS (SELECT FROM $table t WHERE t.id = c.id) ORDER BY 1")
+    [ -z "$missing" ] ||
+        fail "$(wc -l <<<"$missing") ids expected in $table are missing, the first: $(head -10 <<<"$missing" | tr '\n' ' ')"
+    local query="SELECT c.id, n.id AS found, n.d
+        FROM ($ids) c(id) JOIN $table t0 ON t0.id = c.id
+        CROSS JOIN LATERAL (SELECT t1.id, t1.v <-> t0.v AS d FROM $table t1 ORDER BY t1.v <-> t0.v LIMIT 1) n
+        WHERE n.id IS DISTINCT FROM c.id AND n.d IS DISTINCT FROM 0"
+    hnsw_expect_index "$db" "$index" "$settings" "$query"
+    bad=$(qv -d "$db" -c "$settings" -c "$query")
+    n=$(qv -d "$db" -c "SELECT count(*) FROM ($ids) c(id)")
+    if [ -n "$bad" ]; then
+        echo "id|top-1 found instead|its distance" >&2
+        head -10 <<<"$bad" >&2
+        fail "$(wc -l <<<"$bad") of $n rows of $table are not the top-1 of an index scan for their own vector (first 10 above)"
+    fi
+    ok "all $n rows looked up in $table are present and the top-1 of an index scan ($index) for their own vector"
+}
+
+# hnsw_recall DB INDEX SETTINGS ARRAY_EXPR FROM TO: for the query vectors
+# q = hnsw_vec(k), k in FROM..TO, ARRAY_EXPR (an int[] of ids in rank order,
+# using q, e.g. "ARRAY(SELECT id FROM t ORDER BY v <-> q LIMIT 10)") is
+# evaluated exactly (indexes off) and then after SETTINGS, whose plan must
+# use INDEX. Prints "recall|min rows|max rows" of the approximate answers:
+# recall is the share of the exact answers' ids that they contain.
+hnsw_recall() {
+    local db="$1" index="$2" settings="$3" expr="$4" from="$5" to="$6" with
+    with=$(hnsw_queries "$from" "$to")
+    hnsw_expect_index "$db" "$index" "$settings" "$with SELECT k, $expr FROM qs"
+    qv -d "$db" <<SQL
+$HNSW_EXACT
+CREATE TEMP TABLE hnsw_exact AS $with SELECT k, $expr AS ids FROM qs;
+RESET enable_indexscan; RESET enable_bitmapscan;
+$settings
+CREATE TEMP TABLE hnsw_approx AS $with SELECT k, $expr AS ids FROM qs;
+SELECT round(sum((SELECT count(*) FROM unnest(a.ids) x WHERE x = ANY (e.ids)))::numeric
+             / greatest(sum(cardinality(e.ids)), 1), 4),
+       min(cardinality(a.ids)), max(cardinality(a.ids))
+FROM hnsw_exact e JOIN hnsw_approx a USING (k);
+SQL
+}
+
+# hnsw_at_least X MIN: X >= MIN as decimals.
+hnsw_at_least() { awk -v x="$1" -v m="$2" 'BEGIN { exit !(x + 0 >= m + 0) }'; }
+
+# hnsw_topk DB SETTINGS TABLE FROM TO K [WHERE]: one line per query k in
+# FROM..TO, "k|{ids of ORDER BY v <-> hnsw_vec(k) LIMIT K}", to compare.
+hnsw_topk() {
+    local db="$1" settings="$2" table="$3" from="$4" to="$5" k="$6" where="${7:-}"
+    local args=(-d "$db")
+    [ -z "$settings" ] || args+=(-c "$settings")
+    qv "${args[@]}" -c "$(hnsw_queries "$from" "$to")
+                         SELECT k, ARRAY(SELECT id FROM $table $where ORDER BY v <-> q LIMIT $k) FROM qs ORDER BY k"
+}
+
+# hnsw_strict_order DB SETTINGS TABLE FROM TO K [WHERE]: with SETTINGS (which
+# should set ember.iterative_scan = strict_order), each query returns K rows
+# whose distances, recomputed from the heap rows, never decrease (to a
+# relative 1e-5, for rounding differences between the index's and the
+# operator's kernels). A stale heap TID in the graph would break the order.
+hnsw_strict_order() {
+    local db="$1" settings="$2" table="$3" from="$4" to="$5" k="$6" where="${7:-}" out
+    local args=(-d "$db")
+    [ -z "$settings" ] || args+=(-c "$settings")
+    out=$(qv "${args[@]}" -c "$(hnsw_queries "$from" "$to"),
+        r AS (SELECT k, ARRAY(SELECT v <-> q FROM $table $where ORDER BY v <-> q LIMIT $k) AS ds FROM qs)
+        SELECT 'query ' || k || ' returned ' || cardinality(ds) || ' rows, expected $k' FROM r WHERE cardinality(ds) <> $k
+        UNION ALL
+        SELECT 'query ' || r.k || ': row ' || u.i || ' at distance ' || u.d || ' comes after one at ' || ds[u.i - 1]
+        FROM r, unnest(r.ds) WITH ORDINALITY u(d, i)
+        WHERE u.i > 1 AND u.d < ds[u.i - 1] - 1e-5 * greatest(ds[u.i - 1], 1)")
+    [ -z "$out" ] || { printf '%s\n' "$out" | head -20 >&2; fail "strict_order scans of $table: rows missing or out of distance order (above)"; }
+}

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2030,SC2031 # on_standby changes PGHOST/PGPORT in a subshell on purpose
+# An ember_hnsw index on a streaming replica. A dedicated primary ("primary",
+# port 54319, wal_consistency_checking = generic, so the standby checks every
+# generic WAL record it replays) holds 5,000 rows and an index; a standby
+# (port 54320) is made with pg_basebackup -R; then the primary inserts 1,000
+# rows, deletes 500 and VACUUMs. Once the standby has replayed everything:
+# the top-10 of 20 queries (and a 50-row iterative scan) by index scan on
+# the standby equal the primary's, and ember_hnsw_verify passes on both.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../../scripts/lib.sh
+source "$here/../../scripts/lib.sh"
+# shellcheck source=hnsw_lib.sh
+source "$here/hnsw_lib.sh"
+
+db=ember_hnsw_repl
+CLUSTER_DIR=""  # set by cluster_start; never one inherited from the caller
+standby_port=54320
+primary_dir="$(cluster_base primary)"
+standby_dir="$(cluster_base standby)"
+
+# Leftovers of an earlier run: stop them and start from scratch.
+for d in "$standby_dir" "$primary_dir"; do
+    if [ -d "$d" ]; then
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$d/data" -w -m immediate stop >/dev/null 2>&1 || true
+        rm -rf "$d"
+    fi
+done
+
+pg_ctl_as_postgres() { runuser -u postgres -- env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$PG_BIN/pg_ctl" "$@"; }
+cleanup() {
+    local status=$?
+    if [ "$status" -ne 0 ]; then
+        for d in "$primary_dir" "$standby_dir"; do
+            if [ -f "$d/server.log" ]; then echo "--- last lines of $d/server.log:" >&2; tail -30 "$d/server.log" >&2; fi
+        done
+    fi
+    pg_ctl_as_postgres -D "$standby_dir/data" -w -m fast stop >/dev/null 2>&1 || true
+    if [ -n "${CLUSTER_DIR:-}" ]; then cluster_stop; fi
+    rm -rf "$standby_dir" "$primary_dir"
+    exit "$status"
+}
+trap cleanup EXIT
+
+# on_standby COMMAND...: runs COMMAND (a helper or psql) against the standby.
+on_standby() { ( export PGHOST="$standby_dir/sock" PGPORT="$standby_port"; "$@" ); }
+
+cluster_start primary 54319 "wal_level = replica" "max_wal_senders = 4" "hot_standby = on" \
+    "wal_consistency_checking = 'generic'"
+[ "$CLUSTER_DIR" = "$primary_dir" ] || fail "cluster_start put the primary in $CLUSTER_DIR, expected $primary_dir"
+echo "primary: $CLUSTER_DIR, port $PGPORT"
+
+hnsw_fresh_db "$db"
+q -d "$db" <<'SQL'
+CREATE TABLE t (id int PRIMARY KEY, v embedding(32));
+INSERT INTO t SELECT i, hnsw_vec(i) FROM generate_series(1, 5000) i;
+CREATE INDEX t_v_hnsw ON t USING ember_hnsw (v embedding_l2_ops) WITH (m = 16, ef_construction = 64);
+SQL
+ok "primary: 5,000 rows and an ember_hnsw index t_v_hnsw"
+
+# The standby: a base backup with its own port and socket directory (its
+# postgresql.conf, copied from the primary, includes the primary's
+# ember.conf: point it at the standby's own).
+mkdir -p "$standby_dir/sock"
+chown -R postgres:postgres "$standby_dir"
+chmod 700 "$standby_dir"
+runuser -u postgres -- "$PG_BIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U postgres -D "$standby_dir/data" \
+    -R -X stream -c fast -C -S ember_hnsw_standby
+cat > "$standby_dir/ember.conf" <<EOF
+port = $standby_port
+unix_socket_directories = '$standby_dir/sock'
+listen_addresses = ''
+fsync = off
+hot_standby = on
+EOF
+chown postgres:postgres "$standby_dir/ember.conf"
+runuser -u postgres -- sed -i "s|^include '.*ember\.conf'\$|include '$standby_dir/ember.conf'|" "$standby_dir/data/postgresql.conf"
+grep -qx "include '$standby_dir/ember.conf'" "$standby_dir/data/postgresql.conf" ||
+    fail "could not point the standby's postgresql.conf at $standby_dir/ember.conf"
+[ -f "$standby_dir/data/standby.signal" ] || fail "pg_basebackup -R wrote no standby.signal"
+pg_ctl_as_postgres -D "$standby_dir/data" -w -t 120 start -l "$standby_dir/server.log" >/dev/null
+[ "$(on_standby qv -d "$db" -c "SELECT pg_is_in_recovery()")" = t ] || fail "the standby is not in recovery"
+ok "standby started from a base backup on port $standby_port"
+
+# Changes on the primary: 1,000 inserts (10 transactions), 500 deletes, VACUUM.
+for b in $(seq 0 9); do
+    q -d "$db" -c "INSERT INTO t SELECT i, hnsw_vec(i) FROM generate_series($((5001 + b * 100)), $((5100 + b * 100))) i"
+done
+deleted=$(qv -d "$db" -c "WITH d AS (DELETE FROM t WHERE id % 12 = 0 RETURNING id) SELECT count(*) FROM d")
+[ "$deleted" = 500 ] || fail "deleted $deleted rows, expected 500"
+q -d "$db" -c "VACUUM t"
+lsn=$(qv -d "$db" -c "SELECT pg_current_wal_lsn()")
+ok "primary: 1,000 rows inserted, 500 deleted, VACUUM done, WAL at $lsn"
+
+# Wait (up to 5 minutes) until the standby has replayed up to $lsn.
+replayed=""
+for _ in $(seq 1 600); do
+    pg_ctl_as_postgres -D "$standby_dir/data" status >/dev/null 2>&1 || fail "the standby stopped while replaying (see its log below)"
+    replayed=$(on_standby qv -d "$db" -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn")
+    [ "$replayed" = t ] && break
+    sleep 0.5
+done
+[ "$replayed" = t ] ||
+    fail "the standby has replayed only up to $(on_standby qv -d "$db" -c "SELECT pg_last_wal_replay_lsn()") after 5 minutes, expected $lsn"
+if grep -q "inconsistent page" "$standby_dir/server.log"; then
+    grep "inconsistent page" "$standby_dir/server.log" | head >&2; fail "the standby found inconsistent pages while replaying"
+fi
+ok "standby replayed up to $lsn, no inconsistent page"
+
+on_primary() { "$@"; }
+for side in primary standby; do
+    n=$("on_$side" qv -d "$db" -c "SELECT count(*) FROM t")
+    [ "$n" = 5500 ] || fail "$side: t has $n rows, expected 5500"
+    "on_$side" hnsw_expect_index "$db" t_v_hnsw "$HNSW_FORCE" \
+        "$(hnsw_queries 1000001 1000020) SELECT k, ARRAY(SELECT id FROM t ORDER BY v <-> q LIMIT 10) FROM qs"
+done
+
+# The same searches, the same settings, on both sides: the same ids in the
+# same order (the standby's index pages are the primary's, replayed).
+compare() { # compare WHAT SETTINGS K
+    local p s
+    p=$(hnsw_topk "$db" "$2" t 1000001 1000020 "$3")
+    s=$(on_standby hnsw_topk "$db" "$2" t 1000001 1000020 "$3")
+    [ "$(wc -l <<<"$p")" = 20 ] || fail "primary: expected 20 result lines for $1, got: $p"
+    if awk -F'|' -v k="$3" '{ gsub(/[{}]/, "", $2); if (split($2, a, ",") != k) bad = 1 } END { exit !bad }' <<<"$p"; then
+        printf '%s\n' "$p" >&2; fail "primary: $1 did not return $3 ids for every query (above)"
+    fi
+    if awk -F'|' '{ gsub(/[{}]/, "", $2); n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] % 12 == 0) bad = 1 } END { exit !bad }' <<<"$p"; then
+        printf '%s\n' "$p" >&2; fail "primary: $1 returned a deleted id (a multiple of 12, above)"
+    fi
+    if [ "$p" != "$s" ]; then
+        diff <(printf '%s\n' "$p") <(printf '%s\n' "$s") | head -20 >&2
+        fail "$1: the standby's results differ from the primary's (diff primary -> standby above)"
+    fi
+    ok "$1: the standby returns the primary's ids, in the same order, for 20 queries"
+}
+compare "top-10 by index scan" "$HNSW_FORCE SET ember.hnsw_ef_search = 40; SET ember.iterative_scan = off;" 10
+compare "top-50 by an iterative scan (ef_search 20, relaxed_order)" \
+    "$HNSW_FORCE SET ember.hnsw_ef_search = 20; SET ember.iterative_scan = relaxed_order;" 50
+
+hnsw_check_verify "$db" t_v_hnsw t
+on_standby hnsw_check_verify "$db" t_v_hnsw t
+[ "$(on_standby qv -d "$db" -c "SELECT pg_is_in_recovery()")" = t ] || fail "the standby left recovery"
+ok "ember_hnsw_verify passes on the primary and, read-only, on the standby"
+
+echo "ember_hnsw on a streaming replica: identical search results after inserts, deletes and VACUUM"

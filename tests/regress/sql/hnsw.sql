@@ -1,0 +1,153 @@
+-- ember_hnsw: options, opclasses, plans, results, NULLs, errors, verify.
+SET client_min_messages = warning;
+SET enable_seqscan = off;
+
+-- 1,000 distinct deterministic 8-d vectors in a few categories.
+CREATE TABLE items (id int PRIMARY KEY, category int, v embedding(8), h halfembedding(8), s sparseembedding(50));
+INSERT INTO items
+SELECT i, i % 100,
+       ARRAY(SELECT sin(i * 8 + j) FROM generate_series(1, 8) j)::embedding,
+       ARRAY(SELECT sin(i * 8 + j) FROM generate_series(1, 8) j)::halfembedding,
+       ('{' || (i % 25) + 1 || ':' || sin(i) || ',' || (i * 7 % 23) + 26 || ':' || cos(i) || '}/50')::sparseembedding
+FROM generate_series(1, 1000) i;
+INSERT INTO items VALUES (1001, 1, NULL, NULL, NULL);
+
+-- Option validation.
+SELECT sqlstate_of('CREATE INDEX ON items USING ember_hnsw (v) WITH (m = 1)');
+SELECT sqlstate_of('CREATE INDEX ON items USING ember_hnsw (v) WITH (m = 101)');
+SELECT sqlstate_of('CREATE INDEX ON items USING ember_hnsw (v) WITH (ef_construction = 3)');
+SELECT sqlstate_of('CREATE INDEX ON items USING ember_hnsw (v) WITH (m = 32, ef_construction = 40)');
+SELECT sqlstate_of('CREATE INDEX ON items USING ember_hnsw (v) WITH (lists = 4)');
+SELECT sqlstate_of('CREATE INDEX ON items USING ember_hnsw (v, h)');
+SELECT sqlstate_of('CREATE INDEX ON items USING ember_hnsw (category)');
+
+-- One index per opclass; each must return the exact top 5 on this small set
+-- (compared by distance, rounded: near-duplicate rows may tie).
+CREATE FUNCTION top5(expr text) RETURNS numeric[] LANGUAGE plpgsql AS $$
+DECLARE r numeric[];
+BEGIN
+    EXECUTE format('SELECT array_agg(round(d::numeric, 5)) FROM (SELECT %s AS d FROM items ORDER BY %s LIMIT 5) t', expr, expr) INTO r;
+    RETURN r;
+END $$;
+CREATE FUNCTION exact_top5(expr text) RETURNS numeric[] LANGUAGE plpgsql AS $$
+DECLARE r numeric[];
+BEGIN
+    SET LOCAL enable_indexscan = off;
+    SET LOCAL enable_seqscan = on;
+    EXECUTE format('SELECT array_agg(round(d::numeric, 5)) FROM (SELECT %s AS d FROM items ORDER BY %s LIMIT 5) t', expr, expr) INTO r;
+    -- SET LOCAL lasts to the end of the transaction: undo it for the caller.
+    SET LOCAL enable_indexscan = on;
+    SET LOCAL enable_seqscan = off;
+    RETURN r;
+END $$;
+
+CREATE TABLE opclasses (col text, opclass text, op text);
+INSERT INTO opclasses VALUES
+    ('v', 'embedding_l2_ops', '<->'), ('v', 'embedding_ip_ops', '<#>'),
+    ('v', 'embedding_cosine_ops', '<=>'), ('v', 'embedding_l1_ops', '<+>'),
+    ('h', 'halfembedding_l2_ops', '<->'), ('h', 'halfembedding_ip_ops', '<#>'),
+    ('h', 'halfembedding_cosine_ops', '<=>'), ('h', 'halfembedding_l1_ops', '<+>'),
+    ('s', 'sparseembedding_l2_ops', '<->'), ('s', 'sparseembedding_ip_ops', '<#>'),
+    ('s', 'sparseembedding_cosine_ops', '<=>'), ('s', 'sparseembedding_l1_ops', '<+>');
+
+SET client_min_messages = notice;
+DO $$
+DECLARE o record; q text; got numeric[]; want numeric[]; plan text; line text;
+BEGIN
+    FOR o IN SELECT * FROM opclasses LOOP
+        EXECUTE format('CREATE INDEX idx ON items USING ember_hnsw (%s %s)', o.col, o.opclass);
+        q := format('%s %s (SELECT %s FROM items WHERE id = 42)', o.col, o.op, o.col);
+        plan := '';
+        FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY ' || q || ' LIMIT 5' LOOP
+            plan := plan || line;
+        END LOOP;
+        got := top5(q);
+        want := exact_top5(q);
+        RAISE NOTICE '% %: index scan %, same top 5 as exact %, verify %', o.opclass, o.op,
+            plan LIKE '%Index Scan using idx%', got = want, ember_hnsw_verify('idx');
+        DROP INDEX idx;
+    END LOOP;
+END $$;
+SET client_min_messages = warning;
+
+-- The plan uses the index for ORDER BY ... LIMIT, not without ORDER BY.
+CREATE INDEX items_v ON items USING ember_hnsw (v embedding_l2_ops) WITH (m = 8, ef_construction = 32);
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <-> '[1,0,0,0,0,0,0,0]' LIMIT 3;
+EXPLAIN (COSTS OFF) SELECT id FROM items WHERE v <-> '[1,0,0,0,0,0,0,0]' < 1;
+SELECT id, round((v <-> '[1,0,0,0,0,0,0,0]')::numeric, 4) AS d FROM items ORDER BY v <-> '[1,0,0,0,0,0,0,0]' LIMIT 3;
+-- NULL values are not indexed; a NULL query returns rows in no particular order.
+SELECT count(*) FROM (SELECT id FROM items ORDER BY v <-> NULL LIMIT 5) t;
+-- Wrong dimensions in the query.
+SELECT sqlstate_of($$SELECT id FROM items ORDER BY v <-> '[1,2,3]' LIMIT 1$$);
+-- Wrong dimensions on insert into an untyped column.
+CREATE TABLE free (v embedding);
+CREATE INDEX ON free USING ember_hnsw (v);
+INSERT INTO free VALUES ('[1,2]');
+SELECT sqlstate_of($$INSERT INTO free VALUES ('[1,2,3]')$$);
+-- Too many dimensions for a page.
+CREATE TABLE wide (v embedding(3000));
+CREATE INDEX ON wide USING ember_hnsw (v);
+SELECT sqlstate_of($$INSERT INTO wide SELECT array_fill(1, ARRAY[3000])::embedding$$);
+
+-- ef_search and iterative scans on a filtered query (1% of rows match).
+SET ember.hnsw_ef_search = 10;
+SELECT count(*) FROM (SELECT id FROM items ORDER BY v <-> '[1,0,0,0,0,0,0,0]' LIMIT 50) t;
+-- off: at most one batch of ef_search rows is looked at, so few of them match
+SELECT count(*) < 10 FROM (SELECT id FROM items WHERE category = 7 ORDER BY v <-> '[1,0,0,0,0,0,0,0]' LIMIT 10) t;
+SET ember.iterative_scan = relaxed_order;
+SELECT count(*) FROM (SELECT id FROM items WHERE category = 7 ORDER BY v <-> '[1,0,0,0,0,0,0,0]' LIMIT 10) t;
+SET ember.iterative_scan = strict_order;
+-- strict_order: 10 rows whose distances never decrease
+SELECT count(*) AS rows, bool_and(d >= coalesce(prev, d)) AS ordered
+FROM (SELECT d, lag(d) OVER (ORDER BY n) AS prev
+      FROM (SELECT v <-> '[1,0,0,0,0,0,0,0]' AS d, row_number() OVER () AS n
+            FROM (SELECT v FROM items WHERE category = 7 ORDER BY v <-> '[1,0,0,0,0,0,0,0]' LIMIT 10) l) r) t;
+SET ember.hnsw_max_scan_tuples = 20;
+SELECT count(*) <= 10 FROM (SELECT id FROM items WHERE category = 7 ORDER BY v <-> '[1,0,0,0,0,0,0,0]' LIMIT 10) t;
+RESET ember.hnsw_max_scan_tuples;
+RESET ember.iterative_scan;
+RESET ember.hnsw_ef_search;
+SELECT sqlstate_of('SET ember.hnsw_ef_search = 0');
+SELECT sqlstate_of('SET ember.iterative_scan = sideways');
+
+-- Deletes: VACUUM removes them from the graph; they are never returned.
+DELETE FROM items WHERE id % 3 = 0;
+VACUUM items;
+SELECT ember_hnsw_verify('items_v');
+SET ember.iterative_scan = relaxed_order;
+SELECT count(*) AS returned, count(*) FILTER (WHERE id % 3 = 0) AS deleted_returned
+FROM (SELECT id FROM items ORDER BY v <-> '[0,1,0,0,0,0,0,0]' LIMIT 1000) t;
+RESET ember.iterative_scan;
+-- Inserts after the build, then REINDEX.
+INSERT INTO items SELECT i, i % 100, ARRAY(SELECT cos(i * 8 + j) FROM generate_series(1, 8) j)::embedding FROM generate_series(2001, 2300) i;
+SELECT ember_hnsw_verify('items_v');
+SELECT id FROM items ORDER BY v <-> (SELECT v FROM items WHERE id = 2150) LIMIT 1;
+REINDEX INDEX items_v;
+SELECT ember_hnsw_verify('items_v');
+SELECT id FROM items ORDER BY v <-> (SELECT v FROM items WHERE id = 2150) LIMIT 1;
+SELECT sqlstate_of($$SELECT ember_hnsw_verify('items_pkey')$$);
+
+-- An index on an empty table, then inserts; cosine skips zero vectors.
+CREATE TABLE empty_then (id int, v embedding(3));
+CREATE INDEX empty_then_v ON empty_then USING ember_hnsw (v embedding_cosine_ops);
+SELECT ember_hnsw_verify('empty_then_v');
+SELECT id FROM empty_then ORDER BY v <=> '[1,1,1]' LIMIT 1;
+INSERT INTO empty_then VALUES (1, '[1,0,0]'), (2, '[0,1,0]'), (3, '[0,0,0]'), (4, NULL);
+SELECT ember_hnsw_verify('empty_then_v');
+SELECT id FROM empty_then ORDER BY v <=> '[0.1,1,0]' LIMIT 5;
+
+-- UNLOGGED and TEMP tables.
+CREATE UNLOGGED TABLE u (v embedding(2));
+CREATE INDEX u_v ON u USING ember_hnsw (v);
+INSERT INTO u VALUES ('[1,1]'), ('[2,2]');
+SELECT v FROM u ORDER BY v <-> '[2,2.1]' LIMIT 1;
+CREATE TEMP TABLE t (v embedding(2));
+CREATE INDEX t_v ON t USING ember_hnsw (v);
+INSERT INTO t VALUES ('[1,1]'), ('[2,2]');
+SELECT v FROM t ORDER BY v <-> '[1,1.1]' LIMIT 1;
+
+-- Options are kept and shown.
+SELECT indexdef FROM pg_indexes WHERE indexname = 'items_v';
+DROP TABLE items, free, wide, empty_then, u, t, opclasses;
+DROP FUNCTION top5(text), exact_top5(text);
+RESET enable_seqscan;
