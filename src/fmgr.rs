@@ -54,9 +54,9 @@ pub fn raise_code(code: PgSqlErrorCode, message: impl Into<String>) -> ! {
     ereport!(ERROR, code, message.into());
 }
 
-/// Raises an ERROR with `code`, `message` and a HINT.
-pub fn raise_code_hint(code: PgSqlErrorCode, message: impl Into<String>, hint: &str) -> ! {
-    ereport!(ERROR, code, message.into(), hint);
+/// Raises an ERROR with `code`, `message` and a DETAIL.
+pub fn raise_code_detail(code: PgSqlErrorCode, message: impl Into<String>, detail: &str) -> ! {
+    ereport!(ERROR, code, message.into(), detail);
 }
 
 /// Unwraps a pure-code result or raises its error.

@@ -10,7 +10,7 @@ use ::hnsw::ondisk::{OnDiskError, PageGraph, Tid};
 use pgrx::pg_sys;
 use pgrx::PgSqlErrorCode;
 
-use crate::fmgr::raise_code_hint;
+use crate::fmgr::raise_code_detail;
 
 use crate::storage::PgRelation;
 use words::WordMetric;
@@ -31,7 +31,7 @@ pub fn set_heap_tid(out: &mut pg_sys::ItemPointerData, tid: Tid) {
 pub fn index_corrupted(index: pg_sys::Relation, what: impl std::fmt::Display) -> ! {
     // SAFETY: index is open; RelationGetRelationName reads rd_rel.
     let name = unsafe { pgrx::name_data_to_str(&(*(*index).rd_rel).relname).to_owned() };
-    raise_code_hint(
+    raise_code_detail(
         PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED,
         format!("index \"{name}\" cannot be read: {what}"),
         "REINDEX the index.",
@@ -43,7 +43,7 @@ pub fn index_corrupted(index: pg_sys::Relation, what: impl std::fmt::Display) ->
 pub fn ondisk_or_raise<T>(index: pg_sys::Relation, result: Result<T, OnDiskError>) -> T {
     match result {
         Ok(v) => v,
-        Err(OnDiskError::TupleTooLarge(n)) => raise_code_hint(
+        Err(OnDiskError::TupleTooLarge(n)) => raise_code_detail(
             PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             format!("value too large for an ember_hnsw index: its index tuple of {n} bytes does not fit on a page"),
             "ember_hnsw indexes embedding and halfembedding values of up to about 1,900 dimensions and sparseembedding values of up to about 950 non-zero elements.",
