@@ -46,7 +46,7 @@ pub fn ondisk_or_raise<T>(index: pg_sys::Relation, result: Result<T, OnDiskError
         Err(OnDiskError::TupleTooLarge(n)) => raise_code_detail(
             PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             format!("value too large for an ember_hnsw index: its index tuple of {n} bytes does not fit on a page"),
-            "ember_hnsw indexes embedding and halfembedding values of up to about 1,900 dimensions and sparseembedding values of up to about 950 non-zero elements.",
+            "ember_hnsw indexes embedding and halfembedding values of up to about 1,800 dimensions and sparseembedding values of up to about 900 non-zero elements (with m = 16).",
         ),
         Err(OnDiskError::DimensionMismatch { expected, found }) => {
             // SAFETY: index is open.
