@@ -32,11 +32,68 @@ unsafe fn type_name(oid: pg_sys::Oid) -> String {
     full.rsplit('.').next().unwrap_or_default().trim_matches('"').to_owned()
 }
 
-/// The opclass of `index`'s only column.
+/// What the glue remembers per open index in `rd_amcache` (freed and reset
+/// by the relcache whenever the index changes), so the catalog lookups of
+/// [`lookup_opclass`] are not redone for every inserted row.
+#[derive(Clone, Copy)]
+struct AmCache {
+    opclass: WordMetric,
+    /// The metapage's dimensions were seen set (they never change after).
+    dims_fixed: bool,
+}
+
+/// The index's cache, made on first use.
+///
+/// # Safety
+/// `index` is an open index relation.
+unsafe fn am_cache(index: pg_sys::Relation) -> *mut AmCache {
+    // SAFETY: rd_amcache is NULL or what we stored; rd_indexcxt lives as
+    // long as the relcache entry (MAXALIGN'd allocation).
+    unsafe {
+        let p = (*index).rd_amcache.cast::<AmCache>();
+        if !p.is_null() {
+            return p;
+        }
+        let cache = AmCache { opclass: lookup_opclass(index), dims_fixed: false };
+        let p = pg_sys::MemoryContextAlloc((*index).rd_indexcxt, size_of::<AmCache>()).cast::<AmCache>();
+        p.write(cache);
+        (*index).rd_amcache = p.cast();
+        p
+    }
+}
+
+/// The opclass of `index`'s only column (cached per relcache entry).
 ///
 /// # Safety
 /// `index` is an open index relation.
 pub unsafe fn opclass_of(index: pg_sys::Relation) -> WordMetric {
+    // SAFETY: forwarded contract.
+    unsafe { (*am_cache(index)).opclass }
+}
+
+/// Whether the index's dimensions are known to be fixed in its metapage.
+///
+/// # Safety
+/// `index` is an open index relation.
+pub unsafe fn dims_fixed(index: pg_sys::Relation) -> bool {
+    // SAFETY: forwarded contract.
+    unsafe { (*am_cache(index)).dims_fixed }
+}
+
+/// Records that the index's metapage has its dimensions set.
+///
+/// # Safety
+/// `index` is an open index relation.
+pub unsafe fn set_dims_fixed(index: pg_sys::Relation) {
+    // SAFETY: forwarded contract.
+    unsafe { (*am_cache(index)).dims_fixed = true }
+}
+
+/// Looks the opclass up in the catalogs.
+///
+/// # Safety
+/// `index` is an open index relation.
+unsafe fn lookup_opclass(index: pg_sys::Relation) -> WordMetric {
     // SAFETY: index is open; rd_opcintype has one entry per key column.
     let (proc, input_type) = unsafe { (pg_sys::index_getprocid(index, 1, 1), *(*index).rd_opcintype) };
     if proc == pg_sys::InvalidOid {

@@ -3,7 +3,7 @@
 use hnsw::ondisk;
 use pgrx::pg_sys;
 
-use super::super::opclass::{datum_words, opclass_of};
+use super::super::opclass::{datum_words, dims_fixed, opclass_of, set_dims_fixed};
 use super::super::{ondisk_or_raise, open_graph, tid_of};
 use super::options;
 use crate::storage::PgRelation;
@@ -41,10 +41,14 @@ pub unsafe extern "C-unwind" fn aminsert(
         let m = options::of(index).m as usize;
         let rel = PgRelation::main(index);
         let fixed = opclass.fixed_words(words.len());
-        if fixed != 0 && open_graph(&rel, opclass).meta().dims == 0 {
+        if fixed != 0 && !dims_fixed(index) {
             // Built on an empty table with no typmod: the first value fixes
             // the dimensions, so later values of others are refused.
-            ondisk_or_raise(index, ondisk::set_dims_if_unset(&rel, fixed as u16));
+            let known = open_graph(&rel, opclass).meta().dims != 0
+                || ondisk_or_raise(index, ondisk::set_dims_if_unset(&rel, fixed as u16));
+            if known {
+                set_dims_fixed(index);
+            }
         }
         let inserted = ondisk::insert(&rel, &opclass, &words, tid_of(&*heap_tid), random_level(m));
         ondisk_or_raise(index, inserted);
