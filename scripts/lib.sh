@@ -15,7 +15,7 @@ say() { printf '\n==> %s\n' "$*"; }
 
 # Installs what a fresh Debian machine lacks; every step is skipped when done.
 ember_setup() {
-    local pkgs=(postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config sudo python3-venv python3-pip unzip wordnet-base)
+    local pkgs=(postgresql-15 postgresql-server-dev-15 libclang-dev clang pkg-config sudo python3-venv python3-pip unzip wordnet-base procps)
     local missing=()
     for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
     if [ ${#missing[@]} -gt 0 ]; then
