@@ -46,7 +46,7 @@ pub fn ondisk_or_raise<T>(index: pg_sys::Relation, result: Result<T, OnDiskError
         Err(OnDiskError::TupleTooLarge(n)) => raise_code_detail(
             PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             format!("value too large for an ember_hnsw index: its index tuple of {n} bytes does not fit on a page"),
-            "ember_hnsw indexes embedding and halfembedding values of up to about 1,800 dimensions and sparseembedding values of up to about 900 non-zero elements (with m = 16).",
+            "ember_hnsw stores embedding and halfembedding values too large for a page as 8-bit codes (up to about 28,000 dimensions); sparseembedding values can have up to about 900 non-zero elements (with m = 16).",
         ),
         Err(OnDiskError::DimensionMismatch { expected, found }) => {
             // SAFETY: index is open.
@@ -57,13 +57,28 @@ pub fn ondisk_or_raise<T>(index: pg_sys::Relation, result: Result<T, OnDiskError
     }
 }
 
-/// Opens the graph of an index and checks it was built for `opclass`.
+/// Opens the graph of an index, checks it was built for `opclass`, and
+/// reads its elements as the metapage says they are stored (values, or
+/// codes of them).
 pub fn open_graph(rel: &PgRelation, opclass: WordMetric) -> PageGraph<'_, PgRelation, WordMetric> {
-    let graph = PageGraph::open(rel, opclass).unwrap_or_else(|e| index_corrupted(rel.relation(), e));
-    if graph.meta().metric_id != opclass.id() {
+    let mut foreign = false;
+    let graph = PageGraph::open_with(rel, |meta| {
+        opclass.for_stored(meta.metric_id).unwrap_or_else(|| {
+            foreign = true;
+            opclass
+        })
+    })
+    .unwrap_or_else(|e| index_corrupted(rel.relation(), e));
+    if foreign {
         index_corrupted(rel.relation(), "it was built for a different operator class");
     }
     graph
+}
+
+/// The metric of `opclass` for the elements the index stores.
+pub fn stored_metric(rel: &PgRelation, opclass: WordMetric) -> WordMetric {
+    let graph = open_graph(rel, opclass);
+    opclass.for_stored(graph.meta().metric_id).unwrap_or(opclass)
 }
 
 /// A palloc'd cell that owns a boxed `T` until [`drop_owned`] or the reset

@@ -38,8 +38,18 @@ unsafe fn type_name(oid: pg_sys::Oid) -> String {
 #[derive(Clone, Copy)]
 struct AmCache {
     opclass: WordMetric,
-    /// The metapage's dimensions were seen set (they never change after).
-    dims_fixed: bool,
+    /// Once the metapage's dimensions were seen set (they never change
+    /// after): how elements are stored and the values' dimensions.
+    fixed: Option<Fixed>,
+}
+
+/// How an index with fixed dimensions stores its elements.
+#[derive(Clone, Copy)]
+pub struct Fixed {
+    /// The opclass's metric over the stored elements (values or codes).
+    pub metric: WordMetric,
+    /// Dimensions of the indexed values.
+    pub value_dims: usize,
 }
 
 /// The index's cache, made on first use.
@@ -54,7 +64,7 @@ unsafe fn am_cache(index: pg_sys::Relation) -> *mut AmCache {
         if !p.is_null() {
             return p;
         }
-        let cache = AmCache { opclass: lookup_opclass(index), dims_fixed: false };
+        let cache = AmCache { opclass: lookup_opclass(index), fixed: None };
         let p = pg_sys::MemoryContextAlloc((*index).rd_indexcxt, size_of::<AmCache>()).cast::<AmCache>();
         p.write(cache);
         (*index).rd_amcache = p.cast();
@@ -71,22 +81,23 @@ pub unsafe fn opclass_of(index: pg_sys::Relation) -> WordMetric {
     unsafe { (*am_cache(index)).opclass }
 }
 
-/// Whether the index's dimensions are known to be fixed in its metapage.
+/// How the index stores its elements, once its dimensions were seen fixed.
 ///
 /// # Safety
 /// `index` is an open index relation.
-pub unsafe fn dims_fixed(index: pg_sys::Relation) -> bool {
+pub unsafe fn fixed_format(index: pg_sys::Relation) -> Option<Fixed> {
     // SAFETY: forwarded contract.
-    unsafe { (*am_cache(index)).dims_fixed }
+    unsafe { (*am_cache(index)).fixed }
 }
 
-/// Records that the index's metapage has its dimensions set.
+/// Records how the index, whose metapage has its dimensions set, stores
+/// its elements.
 ///
 /// # Safety
 /// `index` is an open index relation.
-pub unsafe fn set_dims_fixed(index: pg_sys::Relation) {
+pub unsafe fn set_fixed_format(index: pg_sys::Relation, fixed: Fixed) {
     // SAFETY: forwarded contract.
-    unsafe { (*am_cache(index)).dims_fixed = true }
+    unsafe { (*am_cache(index)).fixed = Some(fixed) }
 }
 
 /// Looks the opclass up in the catalogs.
@@ -121,7 +132,7 @@ unsafe fn lookup_opclass(index: pg_sys::Relation) -> WordMetric {
         "sparseembedding" => ElemKind::Sparse,
         other => unsupported(other),
     };
-    WordMetric { kind, metric }
+    WordMetric { kind, metric, sq8: false }
 }
 
 /// Converts a non-NULL value of the opclass's type into words; returns the

@@ -10,8 +10,18 @@
 //! [`WordMetric`] is the distance the graph uses over words; it orders
 //! exactly like the SQL operator of the opclass (`<->` is ordered by the
 //! squared distance, `<#>` by the negative inner product).
+//!
+//! Dense values too large for a page are stored as SQ8 codes
+//! ([`quantize::sq8`], also words): the metric then reads its second
+//! argument (always a stored element) as a code, and its first as a code
+//! when it has the code's length, else as a full query vector. Distances
+//! are then approximate, and [`WordMetric::lower_bound`] turns them into
+//! bounds for the executor's exact re-ranking.
+
+use std::cell::RefCell;
 
 use half::f16;
+use quantize::sq8::{self, Bound, Sq8};
 
 /// The indexed type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +54,12 @@ pub struct WordMetric {
     pub kind: ElemKind,
     /// The distance.
     pub metric: Metric,
+    /// The elements are SQ8 codes of the values.
+    pub sq8: bool,
 }
+
+/// The bit of [`WordMetric::id`] that says the elements are SQ8 codes.
+const SQ8_ID: u8 = 0x10;
 
 impl WordMetric {
     /// The metapage id of this opclass.
@@ -60,7 +75,58 @@ impl WordMetric {
             Metric::Cosine => 2,
             Metric::L1 => 3,
         };
-        kind * 4 + metric
+        kind * 4 + metric + if self.sq8 { SQ8_ID } else { 0 }
+    }
+
+    /// This opclass's metric for the elements a metapage's `id` describes,
+    /// or `None` when the index was built for another opclass.
+    pub fn for_stored(self, id: u8) -> Option<Self> {
+        let plain = Self { sq8: false, ..self };
+        let coded = Self { sq8: true, ..self };
+        [plain, coded].into_iter().find(|m| m.id() == id)
+    }
+
+    /// Whether values of `dims` dimensions are stored as codes in a graph
+    /// with parameter `m` (when their full form does not fit a page).
+    pub fn codes_needed(self, dims: usize, m: usize) -> bool {
+        self.kind != ElemKind::Sparse && dims > 0 && !hnsw::ondisk::vector_fits(dims, m)
+    }
+
+    /// Words of a stored element for a value of `dims` dimensions.
+    pub fn stored_words(self, dims: usize) -> usize {
+        if self.sq8 {
+            sq8::code_words(dims)
+        } else {
+            self.fixed_words(dims)
+        }
+    }
+
+    /// What the graph stores for `words`: the code, or the words.
+    pub fn store<'w>(self, words: &'w [f32], code: &'w mut Vec<f32>) -> &'w [f32] {
+        if self.sq8 {
+            sq8::encode(words, code);
+            code
+        } else {
+            words
+        }
+    }
+
+    /// A lower bound, in the SQL operator's units, of the distance from
+    /// the full query (of norm `query_norm`) to the value whose code is
+    /// `stored`, given their approximate graph distance; −∞ when `stored`
+    /// is not a code.
+    pub fn lower_bound(self, approx: f32, query_norm: f64, stored: &[f32]) -> f64 {
+        let Some(code) = Sq8::view(stored) else {
+            return f64::NEG_INFINITY;
+        };
+        let approx = f64::from(approx);
+        let (bound, value) = match self.metric {
+            Metric::L2 => (Bound::L2, approx.max(0.0).sqrt()),
+            Metric::InnerProduct => (Bound::NegativeInnerProduct, approx),
+            Metric::Cosine => (Bound::Cosine, approx),
+            Metric::L1 => (Bound::L1, approx),
+        };
+        sq8::lower_bound(bound, value, query_norm, &code)
     }
 
     /// Words per vector for the graph's fixed length (0: variable).
@@ -132,9 +198,48 @@ fn sparse_distance(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
+thread_local! {
+    /// Decoded vectors of [`coded_distance`] (backend-only: the build's
+    /// threads use the plain metric on full vectors).
+    static DECODED: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// The distance from `a` (a code of the same length as `b`, or a full
+/// vector) to the value whose code is `b`, computed on decoded vectors;
+/// cosine divides by the stored norms, which are exact.
+fn coded_distance(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
+    let Some(code_b) = Sq8::view(b) else {
+        return f32::NAN;
+    };
+    DECODED.with_borrow_mut(|(xa, xb)| {
+        code_b.decode_into(xb);
+        let (a, norm_a) = if a.len() == b.len() {
+            let Some(code_a) = Sq8::view(a) else {
+                return f32::NAN;
+            };
+            code_a.decode_into(xa);
+            (&xa[..], code_a.norm)
+        } else {
+            (a, distance::norm_squared(a).sqrt())
+        };
+        if a.len() != xb.len() {
+            return f32::NAN;
+        }
+        match metric {
+            Metric::L2 => distance::l2_squared(a, xb),
+            Metric::InnerProduct => -distance::dot(a, xb),
+            Metric::Cosine => 1.0 - distance::dot(a, xb) / (norm_a * code_b.norm),
+            Metric::L1 => distance::l1(a, xb),
+        }
+    })
+}
+
 impl hnsw::Distance for WordMetric {
     #[inline]
     fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
+        if self.sq8 {
+            return coded_distance(self.metric, a, b);
+        }
         match self.kind {
             // Values of different lengths (an untyped column) have no
             // distance; NaN sorts them last instead of failing a kernel.
@@ -161,18 +266,58 @@ mod tests {
         let mut b = Vec::new();
         sparse_words(10, &[1, 4], &[1.0, 2.0], &mut a);
         sparse_words(10, &[4, 7], &[3.0, 1.0], &mut b);
-        let ip = WordMetric { kind: ElemKind::Sparse, metric: Metric::InnerProduct };
+        let ip = WordMetric { kind: ElemKind::Sparse, metric: Metric::InnerProduct, sq8: false };
         assert_eq!(ip.distance(&a, &b), -6.0);
-        let l2 = WordMetric { kind: ElemKind::Sparse, metric: Metric::L2 };
+        let l2 = WordMetric { kind: ElemKind::Sparse, metric: Metric::L2, sq8: false };
         assert_eq!(l2.distance(&a, &b), 1.0 + 1.0 + 1.0);
     }
 
     #[test]
+    fn coded_distances_approximate_and_bound_the_exact_ones() {
+        let x: Vec<f32> = (0..2000).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+        let q: Vec<f32> = (0..2000).map(|i| ((i * 104729 % 997) as f32 / 498.5) - 1.0).collect();
+        for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine, Metric::L1] {
+            let plain = WordMetric { kind: ElemKind::Dense, metric, sq8: false };
+            let coded = WordMetric { sq8: true, ..plain };
+            assert_eq!(plain.for_stored(coded.id()), Some(coded));
+            assert_eq!(coded.for_stored(plain.id()), Some(plain));
+            let mut code = Vec::new();
+            let stored = coded.store(&x, &mut code).to_vec();
+            assert_eq!(stored.len(), coded.stored_words(x.len()));
+            let exact = plain.distance(&q, &x);
+            let approx = coded.distance(&q, &stored);
+            // An inner product's error scales with the norms, not the result.
+            let scale = match metric {
+                Metric::InnerProduct => (distance::norm_squared(&q) * distance::norm_squared(&x)).sqrt(),
+                _ => exact.abs().max(1.0),
+            };
+            assert!((approx - exact).abs() <= 0.01 * scale, "{metric:?}: {approx} vs {exact}");
+            // Both codes: decoded on both sides.
+            let mut code_q = Vec::new();
+            let stored_q = coded.store(&q, &mut code_q).to_vec();
+            assert!((coded.distance(&stored_q, &stored) - exact).abs() <= 0.02 * scale);
+            let sql = match metric {
+                Metric::L2 => f64::from(exact).sqrt(),
+                _ => f64::from(exact),
+            };
+            let norm = f64::from(distance::norm_squared(&q)).sqrt();
+            assert!(coded.lower_bound(approx, norm, &stored) <= sql);
+        }
+        let sparse = WordMetric { kind: ElemKind::Sparse, metric: Metric::L2, sq8: false };
+        assert!(!sparse.codes_needed(100_000, 16));
+        assert!(plain_dense().codes_needed(3072, 16) && !plain_dense().codes_needed(1536, 16));
+    }
+
+    fn plain_dense() -> WordMetric {
+        WordMetric { kind: ElemKind::Dense, metric: Metric::L2, sq8: false }
+    }
+
+    #[test]
     fn cosine_skips_only_zero_vectors() {
-        let cos = WordMetric { kind: ElemKind::Dense, metric: Metric::Cosine };
+        let cos = WordMetric { kind: ElemKind::Dense, metric: Metric::Cosine, sq8: false };
         assert!(cos.skips(&[0.0, 0.0]));
         assert!(!cos.skips(&[0.0, 1.0]));
-        let l2 = WordMetric { kind: ElemKind::Dense, metric: Metric::L2 };
+        let l2 = WordMetric { kind: ElemKind::Dense, metric: Metric::L2, sq8: false };
         assert!(!l2.skips(&[0.0, 0.0]));
     }
 }

@@ -122,7 +122,7 @@ fn version_mismatch_asks_for_reindex() {
     assert!(matches!(err, OnDiskError::Format(_)));
     assert_eq!(
         err.to_string(),
-        "index format version 99, expected 1: REINDEX"
+        "index format version 99, expected 2: REINDEX"
     );
     assert!(PageGraph::open(&MemRelation::new(), L2).is_err());
 }
@@ -184,8 +184,11 @@ fn tuples_round_trip() {
         entry: heap_tid(4),
         elements: 9,
         insert_blk: 3,
+        value_dims: 0,
     };
     assert_eq!(Meta::decode(&meta.encode()), Ok(meta));
+    let coded = Meta { value_dims: 3000, ..meta };
+    assert_eq!(Meta::decode(&coded.encode()), Ok(coded));
 }
 
 #[test]
@@ -333,4 +336,50 @@ fn distance_on_page_bytes_matches_decoded() {
     for raw in [&bytes[..], &padded[1..]] {
         assert_eq!(with_f32s(raw, &mut scratch, <[f32]>::to_vec), v);
     }
+}
+
+#[test]
+fn coded_graphs_store_codes_and_record_the_value_dimensions() {
+    let (data, _) = clustered(300, 10, 16, 8, 3);
+    let mut g = Hnsw::new(16, HnswParams::default(), L2);
+    for v in &data {
+        g.insert(v).unwrap();
+    }
+    let rel = MemRelation::new();
+    let tids: Vec<Tid> = (0..data.len()).map(heap_tid).collect();
+    // A stand-in code: the first four values, doubled.
+    let encode = |v: &[f32], out: &mut Vec<f32>| {
+        out.clear();
+        out.extend(v[..4].iter().map(|x| x * 2.0));
+    };
+    hnsw::ondisk::write_graph_coded(&rel, &g, &tids, 7, 4, &encode).unwrap();
+    let pages = PageGraph::open(&rel, L2).unwrap();
+    assert_eq!((pages.meta().dims, pages.meta().value_dims), (4, 16));
+    let mut seen = 0;
+    for blk in 1..rel.nblocks() {
+        let guard = rel.read(blk);
+        for off in 1..=page::max_offset(&guard) {
+            let tid = Tid { blk, off };
+            let Ok((element, _)) = ElementTuple::decode_view(page::item(&guard, off).unwrap()) else {
+                continue;
+            };
+            drop(element);
+            let got = pages.live_element(tid, |heap, v| (id_of(heap), v.to_vec()));
+            let (id, code) = got.expect("a live element");
+            let want: Vec<f32> = data[id as usize][..4].iter().map(|x| x * 2.0).collect();
+            assert_eq!(code, want);
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, data.len());
+    assert!(verify(&rel, &L2).is_ok());
+}
+
+#[test]
+fn vectors_that_do_not_fit_a_page_are_recognised() {
+    assert!(hnsw::ondisk::vector_fits(1536, 16));
+    assert!(!hnsw::ondisk::vector_fits(1800, 16));
+    assert!(!hnsw::ondisk::vector_fits(3072, 16));
+    // SQ8 codes of 4,096 dimensions (1,030 words) fit, even with m = 48.
+    assert!(hnsw::ondisk::vector_fits(1030, 48));
 }

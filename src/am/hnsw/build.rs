@@ -30,6 +30,10 @@ const SEED: u64 = 0x5EED_E3BE_2026;
 struct BuildState {
     rel: PgRelation,
     opclass: WordMetric,
+    /// The opclass's metric over what the pages store (codes for values
+    /// too large for a page), once the dimensions are known.
+    stored: WordMetric,
+    code: Vec<f32>,
     params: HnswParams,
     collected: Collected,
     budget: usize,
@@ -55,6 +59,7 @@ impl BuildState {
             // No typmod: the first value fixes the dimensions.
             self.dims = self.opclass.fixed_words(self.words.len());
             self.collected = Collected::new(self.dims, self.params, self.opclass);
+            self.stored = stored_metric_for(self.opclass, self.dims, self.params.m);
         }
         if self.dims != 0 && self.words.len() != self.dims {
             let name = super::super::words::type_name(self.opclass);
@@ -63,7 +68,8 @@ impl BuildState {
         self.index_tuples += 1.0;
         if self.spilled {
             let level = hnsw::graph_level(SEED, self.index_tuples as u64, self.params.m);
-            let result = ondisk::insert(&self.rel, &self.opclass, &self.words, heap_tid, level);
+            let stored = self.stored.store(&self.words, &mut self.code);
+            let result = ondisk::insert(&self.rel, &self.stored, stored, heap_tid, level);
             ondisk_or_raise(self.rel.relation(), result);
         } else {
             self.collected.push(&self.words, heap_tid);
@@ -97,9 +103,25 @@ impl BuildState {
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_GRAPH);
         let (graph, tids) = collected.build();
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE);
-        let written = ondisk::write_graph(&self.rel, &graph, &tids, self.opclass.id());
-        ondisk_or_raise(self.rel.relation(), written);
+        write_graph(&self.rel, self.stored, &graph, &tids);
     }
+}
+
+/// The metric over stored elements for values of `dims` dimensions.
+fn stored_metric_for(opclass: WordMetric, dims: usize, m: usize) -> WordMetric {
+    WordMetric { sq8: opclass.codes_needed(dims, m), ..opclass }
+}
+
+/// Writes the graph built on the values, storing codes of them when
+/// `stored` says so.
+fn write_graph(rel: &PgRelation, stored: WordMetric, graph: &hnsw::Hnsw<WordMetric>, tids: &[Tid]) {
+    let written = if stored.sq8 {
+        let code_words = stored.stored_words(graph.dims());
+        ondisk::write_graph_coded(rel, graph, tids, stored.id(), code_words, &quantize::sq8::encode)
+    } else {
+        ondisk::write_graph(rel, graph, tids, stored.id())
+    };
+    ondisk_or_raise(rel.relation(), written);
 }
 
 #[pgrx::pg_guard]
@@ -163,6 +185,8 @@ pub unsafe extern "C-unwind" fn ambuild(
             opclass,
             params,
             collected: Collected::new(dims, params, opclass),
+            stored: stored_metric_for(opclass, dims, params.m),
+            code: Vec::new(),
             budget: pg_sys::maintenance_work_mem as usize * 1024,
             spilled: false,
             index_tuples: 0.0,
@@ -200,9 +224,9 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
     unsafe {
         let opclass = opclass_of(index);
         let rel = PgRelation::new(index, pg_sys::ForkNumber::INIT_FORKNUM, Logging::BuildUnlogged);
-        let (graph, tids) = Collected::new(fixed_dims(index, opclass), params_of(index), opclass).build();
-        let written = ondisk::write_graph(&rel, &graph, &tids, opclass.id());
-        ondisk_or_raise(index, written);
+        let (dims, params) = (fixed_dims(index, opclass), params_of(index));
+        let (graph, tids) = Collected::new(dims, params, opclass).build();
+        write_graph(&rel, stored_metric_for(opclass, dims, params.m), &graph, &tids);
         rel.log_all_pages();
     }
 }

@@ -5,7 +5,12 @@
 //! decides whether the scan stops after the first batch of
 //! `ember.hnsw_ef_search` results (off) or keeps going (relaxed/strict
 //! order) until `ember.hnsw_max_scan_tuples` elements were visited.
-//! Distances are exact (`xs_recheckorderby = false`).
+//!
+//! Distances are exact (`xs_recheckorderby = false`), except in an index
+//! of codes (values too large for a page): each row then comes with a
+//! lower bound of its distance and `xs_recheckorderby = true`, so the
+//! executor computes the exact distance from the table row and re-ranks
+//! (GiST's lossy-distance protocol).
 
 use hnsw::ondisk::PageGraph;
 use hnsw::{ScanOrder, SearchIter};
@@ -29,7 +34,12 @@ struct ScanState {
     graph: Option<Box<Graph>>,
     rel: Box<PgRelation>,
     opclass: WordMetric,
+    /// The opclass's metric over the stored elements (set by `start`).
+    metric: WordMetric,
     query: Option<Vec<f32>>,
+    query_is_null: bool,
+    /// `‖query‖₂`, for the lower bounds of an index of codes.
+    query_norm: f64,
     returned: usize,
 }
 
@@ -48,9 +58,12 @@ impl ScanState {
             let rel: &'static PgRelation = unsafe { &*std::ptr::addr_of!(*self.rel) };
             Box::new(open_graph(rel, self.opclass))
         };
-        let dims = graph.meta().dims as usize;
+        let meta = *graph.meta();
+        self.metric = self.opclass.for_stored(meta.metric_id).unwrap_or(self.opclass);
+        let dims = if self.metric.sq8 { meta.value_dims } else { meta.dims } as usize;
         let query = self.query.take().unwrap_or_else(|| zero_query(self.opclass, dims));
-        if self.opclass.kind != ElemKind::Sparse && query.len() != dims && graph.meta().entry.is_valid() {
+        self.query_norm = f64::from(distance::norm_squared(&query)).sqrt();
+        if self.opclass.kind != ElemKind::Sparse && query.len() != dims && meta.entry.is_valid() {
             crate::fmgr::raise(vectors::VectorError::dim_mismatch(type_name(self.opclass), dims, query.len()));
         }
         // SAFETY: as above: `graph` is boxed and dropped after `iter`.
@@ -64,8 +77,9 @@ impl ScanState {
         self.graph = Some(graph);
     }
 
-    /// The next live heap TID, or None when the scan is over.
-    fn next(&mut self) -> Option<hnsw::ondisk::Tid> {
+    /// The next live heap TID, with a lower bound of its distance in an
+    /// index of codes; None when the scan is over.
+    fn next(&mut self) -> Option<(hnsw::ondisk::Tid, Option<f64>)> {
         let ef = gucs::HNSW_EF_SEARCH.get().max(1) as usize;
         let iterative = gucs::ITERATIVE_SCAN.get() != IterativeScan::Off;
         let max_visited = gucs::HNSW_MAX_SCAN_TUPLES.get().max(1) as usize;
@@ -77,11 +91,17 @@ impl ScanState {
             if iterative && self.returned >= ef && iter.visited_count() > max_visited {
                 return None;
             }
-            let (node, _) = iter.next()?;
+            let (node, approx) = iter.next()?;
             let graph = self.graph.as_ref()?;
-            if let Some(heap) = graph.live_heap_tid(node) {
+            let found = if self.metric.sq8 {
+                let (metric, norm) = (self.metric, self.query_norm);
+                graph.live_element(node, |heap, code| (heap, Some(metric.lower_bound(approx, norm, code))))
+            } else {
+                graph.live_heap_tid(node).map(|heap| (heap, None))
+            };
+            if found.is_some() {
                 self.returned += 1;
-                return Some(heap);
+                return found;
             }
         }
     }
@@ -107,9 +127,16 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
             graph: None,
             rel: Box::new(PgRelation::main(index)),
             opclass: opclass_of(index),
+            metric: opclass_of(index),
             query: None,
+            query_is_null: true,
+            query_norm: 0.0,
             returned: 0,
         };
+        // The lower bounds of an index of codes (GiST allocates these too).
+        let n = norderbys.max(1) as usize;
+        (*scan).xs_orderbyvals = pg_sys::palloc0(n * size_of::<pg_sys::Datum>()).cast();
+        (*scan).xs_orderbynulls = pg_sys::palloc0(n * size_of::<bool>()).cast();
         (*scan).opaque = crate::am::owned_by_memory_context(state).cast();
         scan
     }
@@ -137,6 +164,7 @@ pub unsafe extern "C-unwind" fn amrescan(
         let s = state(scan);
         s.reset();
         s.query = None;
+        s.query_is_null = true;
         if norderbys > 0 && !orderbys.is_null() {
             std::ptr::copy_nonoverlapping(orderbys, (*scan).orderByData, norderbys as usize);
             let key = &*orderbys;
@@ -144,6 +172,7 @@ pub unsafe extern "C-unwind" fn amrescan(
                 let mut words = Vec::new();
                 datum_words(s.opclass, key.sk_argument, &mut words);
                 s.query = Some(words);
+                s.query_is_null = false;
             }
         }
     }
@@ -164,10 +193,15 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, directio
             s.start();
         }
         match s.next() {
-            Some(tid) => {
+            Some((tid, lower_bound)) => {
                 set_heap_tid(&mut (*scan).xs_heaptid, tid);
                 (*scan).xs_recheck = false;
-                (*scan).xs_recheckorderby = false;
+                // `ORDER BY col <op> NULL` orders by NULL: nothing to re-rank.
+                (*scan).xs_recheckorderby = lower_bound.is_some() && !s.query_is_null;
+                if let Some(bound) = lower_bound {
+                    *(*scan).xs_orderbyvals = pgrx::IntoDatum::into_datum(bound).unwrap_or(pg_sys::Datum::from(0));
+                    *(*scan).xs_orderbynulls = false;
+                }
                 true
             }
             None => false,

@@ -8,7 +8,7 @@ use pgrx::pg_sys;
 use pagestore::RelationRead as _;
 
 use super::super::opclass::opclass_of;
-use super::super::{ondisk_or_raise, set_heap_tid};
+use super::super::{ondisk_or_raise, set_heap_tid, stored_metric};
 use crate::storage::PgRelation;
 
 /// The stats to fill: the one VACUUM passed, or a new zeroed one.
@@ -32,8 +32,8 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
     unsafe {
         let stats = stats_or_new(stats);
         let index = (*info).index;
-        let opclass = opclass_of(index);
         let rel = PgRelation::main(index);
+        let metric = stored_metric(&rel, opclass_of(index));
         let callback = callback.expect("VACUUM passes a callback");
         let mut calls = 0u64;
         let is_dead = |tid: ondisk::Tid| {
@@ -45,7 +45,7 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
             set_heap_tid(&mut item, tid);
             callback(&mut item, callback_state)
         };
-        let result = ondisk_or_raise(index, ondisk::bulk_delete(&rel, &opclass, is_dead));
+        let result = ondisk_or_raise(index, ondisk::bulk_delete(&rel, &metric, is_dead));
         (*stats).tuples_removed += result.deleted as f64;
         (*stats).num_index_tuples = result.live as f64;
         (*stats).num_pages = rel.nblocks();

@@ -12,7 +12,7 @@ use pgrx::{ereport, PgSqlErrorCode};
 
 use super::super::opclass::opclass_of;
 use super::super::words::Metric;
-use super::super::{index_corrupted, set_heap_tid, tid_of};
+use super::super::{index_corrupted, set_heap_tid, stored_metric, tid_of};
 use crate::fmgr::arg;
 use crate::pg_v1;
 use crate::storage::PgRelation;
@@ -140,7 +140,8 @@ pg_v1!(
             // reported missing.
             let rows = heap_rows_query(index, opclass.metric == Metric::Cosine).map(|q| heap_tids(&q));
             let rel = PgRelation::main(index);
-            let report = ondisk::verify(&rel, &opclass).unwrap_or_else(|e| index_corrupted(index, e));
+            let metric = stored_metric(&rel, opclass);
+            let report = ondisk::verify(&rel, &metric).unwrap_or_else(|e| index_corrupted(index, e));
             if let Some(rows) = rows {
                 let reachable = resolve_hot_chains((*(*index).rd_index).indrelid, &report.reachable_heap_tids);
                 check_heap(index, &rows, &reachable);

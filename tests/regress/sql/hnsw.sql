@@ -23,18 +23,18 @@ SELECT sqlstate_of('CREATE INDEX ON items USING ember_hnsw (category)');
 
 -- One index per opclass; each must return the exact top 5 on this small set
 -- (compared by distance, rounded: near-duplicate rows may tie).
-CREATE FUNCTION top5(expr text) RETURNS numeric[] LANGUAGE plpgsql AS $$
+CREATE FUNCTION top5(expr text, tbl text DEFAULT 'items') RETURNS numeric[] LANGUAGE plpgsql AS $$
 DECLARE r numeric[];
 BEGIN
-    EXECUTE format('SELECT array_agg(round(d::numeric, 5)) FROM (SELECT %s AS d FROM items ORDER BY %s LIMIT 5) t', expr, expr) INTO r;
+    EXECUTE format('SELECT array_agg(round(d::numeric, 5)) FROM (SELECT %s AS d FROM %I ORDER BY %s LIMIT 5) t', expr, tbl, expr) INTO r;
     RETURN r;
 END $$;
-CREATE FUNCTION exact_top5(expr text) RETURNS numeric[] LANGUAGE plpgsql AS $$
+CREATE FUNCTION exact_top5(expr text, tbl text DEFAULT 'items') RETURNS numeric[] LANGUAGE plpgsql AS $$
 DECLARE r numeric[];
 BEGIN
     SET LOCAL enable_indexscan = off;
     SET LOCAL enable_seqscan = on;
-    EXECUTE format('SELECT array_agg(round(d::numeric, 5)) FROM (SELECT %s AS d FROM items ORDER BY %s LIMIT 5) t', expr, expr) INTO r;
+    EXECUTE format('SELECT array_agg(round(d::numeric, 5)) FROM (SELECT %s AS d FROM %I ORDER BY %s LIMIT 5) t', expr, tbl, expr) INTO r;
     -- SET LOCAL lasts to the end of the transaction: undo it for the caller.
     SET LOCAL enable_indexscan = on;
     SET LOCAL enable_seqscan = off;
@@ -84,10 +84,67 @@ CREATE TABLE free (v embedding);
 CREATE INDEX ON free USING ember_hnsw (v);
 INSERT INTO free VALUES ('[1,2]');
 SELECT sqlstate_of($$INSERT INTO free VALUES ('[1,2,3]')$$);
--- Too many dimensions for a page.
-CREATE TABLE wide (v embedding(3000));
-CREATE INDEX ON wide USING ember_hnsw (v);
-SELECT sqlstate_of($$INSERT INTO wide SELECT array_fill(1, ARRAY[3000])::embedding$$);
+-- A sparse value with too many non-zero elements for a page.
+CREATE TABLE crowded (s sparseembedding(5000));
+CREATE INDEX ON crowded USING ember_hnsw (s);
+SELECT sqlstate_of($$INSERT INTO crowded SELECT array_fill(1, ARRAY[5000])::embedding::sparseembedding$$);
+
+-- Values too large for a page (3,072 and 4,096 dimensions) are stored as
+-- 8-bit codes; the scan hands the executor lower bounds and it re-ranks on
+-- the exact values, so the top 5 equal the exact scan's for every opclass.
+CREATE TABLE wide (id int PRIMARY KEY, v embedding(3072), h halfembedding(4096));
+INSERT INTO wide SELECT i,
+    ARRAY(SELECT sin(i * 0.37 + j * 0.011 * (1 + i % 5)) + (i % 7) * 0.1 FROM generate_series(1, 3072) j)::embedding,
+    ARRAY(SELECT cos(i * 0.29 + j * 0.013 * (1 + i % 3)) - (i % 4) * 0.1 FROM generate_series(1, 4096) j)::halfembedding
+FROM generate_series(1, 300) i;
+SET client_min_messages = notice;
+DO $$
+DECLARE o record; q text; plan text; line text;
+BEGIN
+    FOR o IN SELECT * FROM opclasses WHERE col <> 's' LOOP
+        EXECUTE format('CREATE INDEX idx ON wide USING ember_hnsw (%s %s)', o.col, o.opclass);
+        q := format('%s %s (SELECT %s FROM wide WHERE id = 42)', o.col, o.op, o.col);
+        plan := '';
+        FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) SELECT id FROM wide ORDER BY ' || q || ' LIMIT 5' LOOP
+            plan := plan || line;
+        END LOOP;
+        RAISE NOTICE '% %: index scan %, same top 5 as exact %, verify %', o.opclass, o.op,
+            plan LIKE '%Index Scan using idx%', top5(q, 'wide') = exact_top5(q, 'wide'), ember_hnsw_verify('idx');
+        DROP INDEX idx;
+    END LOOP;
+END $$;
+SET client_min_messages = warning;
+-- Rows closer together than their codes can tell apart come back in exact
+-- order (3, 4, 2, 5, 1): the executor re-ranks them on their values.
+CREATE TABLE near (id int, v embedding(3072));
+INSERT INTO near SELECT k, ARRAY(SELECT sin(j * 0.01) + CASE WHEN j = 1 THEN 0.001 * k ELSE 0 END
+    FROM generate_series(1, 3072) j)::embedding FROM generate_series(1, 5) k;
+CREATE INDEX near_v ON near USING ember_hnsw (v);
+SELECT array_agg(id) AS exact_order FROM (SELECT id FROM near ORDER BY v <-> ARRAY(SELECT sin(j * 0.01)
+    + CASE WHEN j = 1 THEN 0.0032 ELSE 0 END FROM generate_series(1, 3072) j)::embedding LIMIT 5) t;
+-- Inserts and VACUUM on an index of codes; rows are found by their own value.
+CREATE INDEX wide_v ON wide USING ember_hnsw (v embedding_cosine_ops);
+INSERT INTO wide SELECT i, ARRAY(SELECT sin(i * 0.5 + j * 0.007) FROM generate_series(1, 3072) j)::embedding
+FROM generate_series(301, 400) i;
+DELETE FROM wide WHERE id % 3 = 0;
+VACUUM wide;
+SELECT ember_hnsw_verify('wide_v');
+SELECT count(*) >= 65 AS found FROM wide w WHERE id > 300
+    AND (SELECT id FROM wide ORDER BY v <=> w.v LIMIT 1) = w.id;
+SELECT count(*) AS deleted_returned FROM (SELECT id FROM wide ORDER BY v <=> (SELECT v FROM wide WHERE id = 301) LIMIT 40) t
+    WHERE id % 3 = 0;
+-- Codes are a quarter of the values' size: the 400 elements take well
+-- under half the bytes of their values.
+SELECT pg_relation_size('wide_v') < 0.5 * 400 * 3072 * 4 AS smaller;
+-- Without a typmod, the first value fixes the dimensions, and codes are chosen then.
+CREATE TABLE wide_free (v embedding);
+CREATE INDEX wide_free_v ON wide_free USING ember_hnsw (v);
+INSERT INTO wide_free SELECT ARRAY(SELECT sin(i + j) FROM generate_series(1, 3072) j)::embedding FROM generate_series(1, 20) i;
+SELECT sqlstate_of($$INSERT INTO wide_free SELECT array_fill(1, ARRAY[3071])::embedding$$);
+SELECT sqlstate_of($$SELECT 1 FROM wide_free ORDER BY v <-> array_fill(1, ARRAY[3071])::embedding LIMIT 1$$);
+SELECT ember_hnsw_verify('wide_free_v');
+SELECT (SELECT v FROM wide_free ORDER BY v <-> ARRAY(SELECT sin(7 + j) FROM generate_series(1, 3072) j)::embedding LIMIT 1)
+     = ARRAY(SELECT sin(7 + j) FROM generate_series(1, 3072) j)::embedding AS nearest_is_itself;
 
 -- ef_search and iterative scans on a filtered query (1% of rows match).
 SET ember.hnsw_ef_search = 10;
@@ -164,6 +221,6 @@ DROP TABLE big;
 
 -- Options are kept and shown.
 SELECT indexdef FROM pg_indexes WHERE indexname = 'items_v';
-DROP TABLE items, free, wide, empty_then, u, t, opclasses;
-DROP FUNCTION top5(text), exact_top5(text);
+DROP TABLE items, free, crowded, wide, near, wide_free, empty_then, u, t, opclasses;
+DROP FUNCTION top5(text, text), exact_top5(text, text);
 RESET enable_seqscan;

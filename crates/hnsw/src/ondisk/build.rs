@@ -59,7 +59,34 @@ pub(super) fn init_graph_page(page: &mut Page) {
     .encode(page::special_mut(page));
 }
 
-fn plan<D: Distance>(graph: &Hnsw<D>) -> Result<Layout, OnDiskError> {
+/// How element vectors are stored: the graph's vectors, or codes of them.
+struct Stored<'e> {
+    /// Words per stored vector when coded.
+    code_words: usize,
+    encode: Option<&'e dyn Fn(&[f32], &mut Vec<f32>)>,
+}
+
+impl Stored<'_> {
+    fn len_of<D: Distance>(&self, graph: &Hnsw<D>, id: u32) -> usize {
+        match self.encode {
+            Some(_) => self.code_words,
+            None => graph.vector(id).len(),
+        }
+    }
+
+    fn vector_of<D: Distance>(&self, graph: &Hnsw<D>, id: u32) -> Vec<f32> {
+        match self.encode {
+            Some(encode) => {
+                let mut out = Vec::with_capacity(self.code_words);
+                encode(graph.vector(id), &mut out);
+                out
+            }
+            None => graph.vector(id).to_vec(),
+        }
+    }
+}
+
+fn plan<D: Distance>(graph: &Hnsw<D>, stored: &Stored<'_>) -> Result<Layout, OnDiskError> {
     let mut planner = Planner::new(1);
     let mut layout = Layout {
         elements: Vec::new(),
@@ -68,7 +95,7 @@ fn plan<D: Distance>(graph: &Hnsw<D>) -> Result<Layout, OnDiskError> {
     for id in 0..graph.len() as u32 {
         layout
             .elements
-            .push(planner.place(ElementTuple::encoded_len(graph.vector(id).len()))?);
+            .push(planner.place(ElementTuple::encoded_len(stored.len_of(graph, id)))?);
         let len = NeighbourTuple::encoded_len(graph.level(id), graph.params().m);
         layout.neighbours.push(planner.place(len)?);
     }
@@ -77,6 +104,7 @@ fn plan<D: Distance>(graph: &Hnsw<D>) -> Result<Layout, OnDiskError> {
 
 fn tuples_of<D: Distance>(
     graph: &Hnsw<D>,
+    stored: &Stored<'_>,
     layout: &Layout,
     id: u32,
     heap_tid: Tid,
@@ -86,7 +114,7 @@ fn tuples_of<D: Distance>(
         deleted: false,
         heap_tid,
         neighbours: layout.neighbours[id as usize],
-        vector: graph.vector(id).to_vec(),
+        vector: stored.vector_of(graph, id),
     };
     let slots = (0..=graph.level(id))
         .map(|l| {
@@ -104,6 +132,7 @@ fn tuples_of<D: Distance>(
 fn write_meta<R: RelationWrite, D: Distance>(
     rel: &R,
     graph: &Hnsw<D>,
+    stored: &Stored<'_>,
     layout: &Layout,
     metric_id: u8,
 ) {
@@ -111,8 +140,9 @@ fn write_meta<R: RelationWrite, D: Distance>(
         Some((id, level)) => (layout.elements[id as usize], level as u8),
         None => (Tid::INVALID, 0),
     };
+    let coded = stored.encode.is_some();
     let meta = Meta {
-        dims: graph.dims() as u16,
+        dims: if coded { stored.code_words } else { graph.dims() } as u16,
         m: graph.params().m as u16,
         ef_construction: graph.params().ef_construction as u16,
         metric_id,
@@ -120,6 +150,7 @@ fn write_meta<R: RelationWrite, D: Distance>(
         entry,
         elements: graph.len() as u64,
         insert_blk: layout.neighbours.last().map_or(u32::MAX, |t| t.blk),
+        value_dims: if coded { graph.dims() as u16 } else { 0 },
     };
     let (blk, mut guard) = rel.extend();
     debug_assert_eq!(blk, 0);
@@ -148,6 +179,43 @@ pub fn write_graph<R: RelationWrite, D: Distance>(
     heap_tids: &[Tid],
     metric_id: u8,
 ) -> Result<(), OnDiskError> {
+    let stored = Stored {
+        code_words: 0,
+        encode: None,
+    };
+    write_stored(rel, graph, heap_tids, metric_id, &stored)
+}
+
+/// [`write_graph`], storing `encode(vector)` (always `code_words` long)
+/// in each element instead of the vector: for vectors too large for a
+/// page, whose codes the glue's distance understands. The metapage's
+/// `dims` is then `code_words` and its `value_dims` the graph's
+/// dimensions.
+pub fn write_graph_coded<R: RelationWrite, D: Distance>(
+    rel: &R,
+    graph: &Hnsw<D>,
+    heap_tids: &[Tid],
+    metric_id: u8,
+    code_words: usize,
+    encode: &dyn Fn(&[f32], &mut Vec<f32>),
+) -> Result<(), OnDiskError> {
+    if graph.dims() == 0 {
+        return Err(OnDiskError::BadInput("coded vectors need fixed dimensions"));
+    }
+    let stored = Stored {
+        code_words,
+        encode: Some(encode),
+    };
+    write_stored(rel, graph, heap_tids, metric_id, &stored)
+}
+
+fn write_stored<R: RelationWrite, D: Distance>(
+    rel: &R,
+    graph: &Hnsw<D>,
+    heap_tids: &[Tid],
+    metric_id: u8,
+    stored: &Stored<'_>,
+) -> Result<(), OnDiskError> {
     if rel.nblocks() != 0 {
         return Err(OnDiskError::NotEmpty);
     }
@@ -156,14 +224,14 @@ pub fn write_graph<R: RelationWrite, D: Distance>(
             "one heap TID per element is required",
         ));
     }
-    if graph.dims() > u16::MAX as usize {
+    if graph.dims().max(stored.code_words) > u16::MAX as usize {
         return Err(OnDiskError::BadInput("dimensions must be at most 65535"));
     }
-    let layout = plan(graph)?;
-    write_meta(rel, graph, &layout, metric_id);
+    let layout = plan(graph, stored)?;
+    write_meta(rel, graph, stored, &layout, metric_id);
     let mut current: Option<(u32, R::WriteGuard<'_>)> = None;
     for id in 0..graph.len() as u32 {
-        let tuples = tuples_of(graph, &layout, id, heap_tids[id as usize])?;
+        let tuples = tuples_of(graph, stored, &layout, id, heap_tids[id as usize])?;
         let targets = [layout.elements[id as usize], layout.neighbours[id as usize]];
         for (bytes, tid) in tuples.iter().zip(targets) {
             if current.as_ref().is_none_or(|(blk, _)| *blk != tid.blk) {

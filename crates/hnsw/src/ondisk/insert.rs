@@ -235,6 +235,24 @@ fn claim_entry(meta: &mut Meta, element: Tid, level: usize, only_if_empty: bool)
 
 /// Whether an element of `elen` bytes and its neighbour tuple of `nlen`
 /// bytes both fit on `page`.
+/// Whether an element of `words` words fits on a page with its
+/// neighbour tuple at any level an element will realistically draw: the
+/// lowest level whose probability, `m^-level`, is below one in a billion
+/// (elements too large for that are better stored as codes).
+pub fn vector_fits(words: usize, m: usize) -> bool {
+    let m = m.max(2);
+    let level = (1..=MAX_LEVEL)
+        .find(|&l| (m as f64).powi(l as i32) >= 1e9)
+        .unwrap_or(MAX_LEVEL);
+    let mut empty = [0u8; BLCKSZ];
+    init_graph_page(&mut empty);
+    pair_fits(
+        &empty,
+        ElementTuple::encoded_len(words),
+        NeighbourTuple::encoded_len(level, m),
+    )
+}
+
 fn pair_fits(page: &Page, elen: usize, nlen: usize) -> bool {
     elen <= MAX_ITEM_LEN
         && nlen <= MAX_ITEM_LEN
@@ -323,6 +341,29 @@ pub fn insert<R: RelationWrite, D: Distance>(
 /// the metapage is locked), else nothing is set, so the metapage never
 /// contradicts a tuple.
 pub fn set_dims_if_unset<R: RelationWrite>(rel: &R, dims: u16) -> Result<bool, OnDiskError> {
+    set_if_unset(rel, dims, |_| {})
+}
+
+/// [`set_dims_if_unset`] for an index whose elements will store codes:
+/// sets `dims` to `code_words`, `value_dims` and the glue's `metric_id`
+/// (which says how to read the codes) in one metapage change.
+pub fn set_coded_dims_if_unset<R: RelationWrite>(
+    rel: &R,
+    code_words: u16,
+    value_dims: u16,
+    metric_id: u8,
+) -> Result<bool, OnDiskError> {
+    set_if_unset(rel, code_words, |m| {
+        m.value_dims = value_dims;
+        m.metric_id = metric_id;
+    })
+}
+
+fn set_if_unset<R: RelationWrite>(
+    rel: &R,
+    dims: u16,
+    also: impl FnOnce(&mut Meta),
+) -> Result<bool, OnDiskError> {
     let meta = read_meta(rel)?;
     if dims == 0 || meta.dims != 0 || meta.entry.is_valid() {
         return Ok(false);
@@ -339,6 +380,7 @@ pub fn set_dims_if_unset<R: RelationWrite>(rel: &R, dims: u16) -> Result<bool, O
         let set = m.dims == 0 && !m.entry.is_valid() && m.insert_blk == meta.insert_blk;
         if set {
             m.dims = dims;
+            also(m);
         }
         set
     })

@@ -28,8 +28,8 @@ mod tuples;
 mod vacuum;
 mod verify;
 
-pub use build::write_graph;
-pub use insert::{insert, set_dims_if_unset};
+pub use build::{write_graph, write_graph_coded};
+pub use insert::{insert, set_coded_dims_if_unset, set_dims_if_unset, vector_fits};
 pub use reader::PageGraph;
 pub use tuples::{
     capacity, with_f32s, ElementTuple, Meta, NeighbourTuple, Special, Tid, FORMAT_VERSION, MAGIC,

@@ -177,6 +177,14 @@ impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
         Ok(Self::with_meta(rel, metric, meta))
     }
 
+    /// Opens the index with the metric `make` chooses from the metapage
+    /// (e.g. one that reads the codes the metapage says are stored).
+    pub fn open_with(rel: &'r R, make: impl FnOnce(&Meta) -> D) -> Result<Self, OnDiskError> {
+        let meta = read_meta(rel)?;
+        let metric = make(&meta);
+        Ok(Self::with_meta(rel, metric, meta))
+    }
+
     /// A view using `meta` as read by the caller.
     pub(crate) fn with_meta(rel: &'r R, metric: D, meta: Meta) -> Self {
         Self {
@@ -208,6 +216,18 @@ impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
         or_corrupted(self.pages.element_header(node))
             .filter(|e| !e.deleted)
             .map(|e| e.heap_tid)
+    }
+
+    /// `f(heap TID, stored vector)` of element `node`, or `None` if the
+    /// element is deleted (or gone): for scans that need more of a result
+    /// than its heap TID (e.g. the error bounds stored with a code).
+    pub fn live_element<T>(&self, node: Tid, f: impl FnOnce(Tid, &[f32]) -> T) -> Option<T> {
+        let mut scratch = self.vector.borrow_mut();
+        let found = self.pages.with_decoded(node, |bytes| {
+            let (element, raw) = ElementTuple::decode_view(bytes)?;
+            Ok((!element.deleted).then(|| with_f32s(raw, &mut scratch, |v| f(element.heap_tid, v))))
+        });
+        or_corrupted(found).flatten()
     }
 
     /// The `k` nearest live elements with beam width `ef` (at least `k`),

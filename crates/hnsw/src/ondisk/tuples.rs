@@ -5,7 +5,7 @@ use pagestore::{ByteReader, ByteWriter, FormatError, MetaHeader};
 /// Metapage magic number ("EMHN").
 pub const MAGIC: u32 = 0x454D_484E;
 /// On-disk format version; bump on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// First field of every page's special space.
 pub const PAGE_ID: u16 = 0xEB01;
 
@@ -109,6 +109,10 @@ pub struct Meta {
     pub elements: u64,
     /// The last graph page, where inserts try first (`u32::MAX`: none).
     pub insert_blk: u32,
+    /// Dimensions of the indexed values when the elements store codes of
+    /// them (`dims` is then the codes' length); 0 when the elements store
+    /// the values themselves.
+    pub value_dims: u16,
 }
 
 impl Meta {
@@ -127,7 +131,7 @@ impl Meta {
             .u8(self.metric_id)
             .u8(self.entry_level);
         self.entry.encode(&mut w);
-        w.u64(self.elements).u32(self.insert_blk);
+        w.u64(self.elements).u32(self.insert_blk).u16(self.value_dims);
         w.into_bytes()
     }
 
@@ -144,6 +148,7 @@ impl Meta {
             entry: Tid::decode(&mut r)?,
             elements: r.u64()?,
             insert_blk: r.u32()?,
+            value_dims: r.u16()?,
         };
         if meta.m < 2 {
             return Err(FormatError::Invalid("metapage m"));

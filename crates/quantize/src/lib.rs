@@ -1,0 +1,8 @@
+//! Vector quantizers for ember's index access methods, free of Postgres.
+//!
+//! - [`sq8`]: 8-bit scalar codes stored as `f32` words, with the residual
+//!   norms that turn a distance to the decoded vector into a provable
+//!   lower bound of the exact distance (so an index can hand Postgres a
+//!   lower bound and let the executor re-rank on the exact value).
+
+pub mod sq8;
