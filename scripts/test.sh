@@ -23,7 +23,7 @@ ember_models
 
 run "rust unit and property tests (pure crates)" \
     env EMBER_MODEL_PATH="$MODEL_PATH" cargo test --release --manifest-path "$EMBER_ROOT/Cargo.toml" \
-        -p ember-vectors -p ember-distance -p ember-encoder -p ember-pagestore -p ember-hnsw -p ember-quantize
+        -p ember-vectors -p ember-distance -p ember-encoder -p ember-pagestore -p ember-hnsw -p ember-quantize -p ember-ivf
 run "rust unit tests of the extension's pure glue (opclass metrics)" \
     cargo test --release --manifest-path "$EMBER_ROOT/Cargo.toml" -p ember --lib
 

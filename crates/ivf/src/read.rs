@@ -1,0 +1,133 @@
+//! Reading the index: the metapage, the centroids, a list's entries.
+
+use pagestore::page;
+use pagestore::{Page, RelationRead};
+
+use crate::tuples::{CentroidTuple, EntryTuple, Meta, Special, NO_BLOCK};
+use crate::{IvfError, Tid};
+
+/// Reads and checks the metapage (MAGIC, VERSION).
+pub fn read_meta<R: RelationRead>(rel: &R) -> Result<Meta, IvfError> {
+    if rel.nblocks() == 0 {
+        return Err(IvfError::BadInput("index has no metapage"));
+    }
+    let guard = rel.read(0);
+    page::check_header(&guard)?;
+    Ok(Meta::decode(page::item(&guard, 1)?)?)
+}
+
+/// A list as its centroid tuple describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Centroid {
+    /// Where the centroid tuple is (appends and vacuum update it).
+    pub tid: Tid,
+    /// The list's number.
+    pub list: u32,
+    /// The list's first page (`u32::MAX`: empty).
+    pub head_blk: u32,
+    /// Where appends start (`u32::MAX`: empty).
+    pub insert_blk: u32,
+}
+
+pub(crate) fn corrupt(blk: u32, what: impl std::fmt::Display) -> IvfError {
+    IvfError::Corrupted(format!("block {blk}: {what}"))
+}
+
+/// The page's special space, checked to be of `kind`.
+pub(crate) fn special_of(page: &Page, blk: u32, kind: u16) -> Result<Special, IvfError> {
+    page::check_header(page).map_err(|e| corrupt(blk, e))?;
+    let special = Special::decode(page::special(page)).map_err(|e| corrupt(blk, e))?;
+    if special.kind != kind {
+        return Err(corrupt(blk, format!("page kind {} where {kind} was expected", special.kind)));
+    }
+    Ok(special)
+}
+
+/// Fails unless `blk` is a block of the relation.
+pub(crate) fn check_block<R: RelationRead>(rel: &R, blk: u32) -> Result<(), IvfError> {
+    if blk >= rel.nblocks() {
+        return Err(IvfError::Corrupted(format!("block {blk} past the end")));
+    }
+    Ok(())
+}
+
+/// Calls `f` with every list's [`Centroid`] and centroid vector, in list
+/// order, one centroid page under a share lock at a time.
+pub fn read_centroids<R: RelationRead>(
+    rel: &R,
+    meta: &Meta,
+    mut f: impl FnMut(Centroid, &[f32]),
+) -> Result<(), IvfError> {
+    let mut blk = meta.centroid_blk;
+    let mut scratch = Vec::new();
+    let mut seen = 0u32;
+    let mut pages = 0u32;
+    while blk != NO_BLOCK {
+        check_block(rel, blk)?;
+        pages += 1;
+        if pages > rel.nblocks() {
+            return Err(corrupt(meta.centroid_blk, "centroid pages form a cycle"));
+        }
+        let guard = rel.read(blk);
+        let special = special_of(&guard, blk, Special::CENTROIDS)?;
+        for off in 1..=page::max_offset(&guard) {
+            let bytes = page::item(&guard, off).map_err(|e| corrupt(blk, e))?;
+            let ((list, head_blk, insert_blk), raw) = CentroidTuple::decode_view(bytes).map_err(|e| corrupt(blk, e))?;
+            if list != seen || raw.len() != 4 * meta.dims as usize {
+                return Err(corrupt(blk, format!("centroid tuple {off} does not follow list {}", seen.wrapping_sub(1))));
+            }
+            seen += 1;
+            let centroid = Centroid { tid: Tid { blk, off }, list, head_blk, insert_blk };
+            hnsw::ondisk::with_f32s(raw, &mut scratch, |v| f(centroid, v));
+        }
+        blk = special.next_blk;
+    }
+    if seen != meta.lists {
+        return Err(IvfError::Corrupted(format!("{seen} centroids for {} lists", meta.lists)));
+    }
+    Ok(())
+}
+
+/// Calls `f(heap TID, stored words)` for every entry of the list starting
+/// at `head_blk`, one page under a share lock at a time; returns the pages
+/// read. `entry_words` (unless 0) is checked against every entry.
+pub fn scan_list<R: RelationRead>(
+    rel: &R,
+    head_blk: u32,
+    entry_words: usize,
+    mut f: impl FnMut(Tid, &[f32]),
+) -> Result<usize, IvfError> {
+    let mut blk = head_blk;
+    let mut scratch = Vec::new();
+    let mut pages = 0;
+    while blk != NO_BLOCK {
+        blk = scan_page(rel, blk, entry_words, &mut scratch, &mut f)?;
+        pages += 1;
+        if pages > rel.nblocks() as usize {
+            return Err(corrupt(head_blk, "list pages form a cycle"));
+        }
+    }
+    Ok(pages)
+}
+
+/// [`scan_list`] for the one list page `blk`; returns the next page.
+pub(crate) fn scan_page<R: RelationRead>(
+    rel: &R,
+    blk: u32,
+    entry_words: usize,
+    scratch: &mut Vec<f32>,
+    f: &mut impl FnMut(Tid, &[f32]),
+) -> Result<u32, IvfError> {
+    check_block(rel, blk)?;
+    let guard = rel.read(blk);
+    let special = special_of(&guard, blk, Special::LIST)?;
+    for off in 1..=page::max_offset(&guard) {
+        let bytes = page::item(&guard, off).map_err(|e| corrupt(blk, e))?;
+        let (heap, raw) = EntryTuple::decode_view(bytes).map_err(|e| corrupt(blk, e))?;
+        if entry_words != 0 && raw.len() != 4 * entry_words {
+            return Err(corrupt(blk, "entry length differs from the metapage"));
+        }
+        hnsw::ondisk::with_f32s(raw, scratch, |v| f(heap, v));
+    }
+    Ok(special.next_blk)
+}
