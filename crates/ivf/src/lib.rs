@@ -19,6 +19,7 @@
 
 mod append;
 mod create;
+pub mod kmeans;
 mod read;
 mod tuples;
 mod vacuum;
