@@ -20,6 +20,12 @@ pub static HNSW_EF_SEARCH: GucSetting<i32> = GucSetting::<i32>::new(40);
 /// visit before it stops.
 pub static HNSW_MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20_000);
 
+/// `ember.ivf_probes`: how many lists an IVF index scan reads.
+pub static IVF_PROBES: GucSetting<i32> = GucSetting::<i32>::new(10);
+
+/// `ember.ivf_max_probes`: how many lists an iterative IVF scan may read.
+pub static IVF_MAX_PROBES: GucSetting<i32> = GucSetting::<i32>::new(32768);
+
 /// `ember.iterative_scan`: whether index scans go on past their first batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PostgresGucEnum)]
 pub enum IterativeScan {
@@ -56,6 +62,26 @@ pub fn register() {
         &HNSW_MAX_SCAN_TUPLES,
         1,
         i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ember.ivf_probes",
+        c"Number of lists an ember_ivf index scan reads.",
+        c"More lists find more of the true nearest neighbours, more slowly.",
+        &IVF_PROBES,
+        1,
+        32768,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ember.ivf_max_probes",
+        c"Maximum number of lists an iterative ember_ivf scan reads.",
+        c"Bounds the work of filtered queries that find few matching rows.",
+        &IVF_MAX_PROBES,
+        1,
+        32768,
         GucContext::Userset,
         GucFlags::default(),
     );

@@ -19,6 +19,7 @@ pub mod types;
 pub extern "C-unwind" fn _PG_init() {
     gucs::register();
     am::hnsw::options::register();
+    am::ivf::options::register();
 }
 
 pgrx::extension_sql_file!("../sql/embedding.sql", name = "embedding", bootstrap);
@@ -29,3 +30,4 @@ pgrx::extension_sql_file!("../sql/aggregates.sql", name = "aggregates", requires
 pgrx::extension_sql_file!("../sql/multiembedding.sql", name = "multiembedding", requires = ["aggregates"]);
 pgrx::extension_sql_file!("../sql/encoder.sql", name = "encoder", requires = ["multiembedding"]);
 pgrx::extension_sql_file!("../sql/hnsw.sql", name = "hnsw", requires = ["encoder"]);
+pgrx::extension_sql_file!("../sql/ivf.sql", name = "ivf", requires = ["hnsw"]);

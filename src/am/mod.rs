@@ -3,6 +3,8 @@
 //! memory context.
 
 pub mod hnsw;
+pub mod ivf;
+pub mod offload;
 pub mod opclass;
 pub mod words;
 

@@ -111,6 +111,17 @@ impl WordMetric {
         }
     }
 
+    /// The distance from a full query vector to a stored element (the
+    /// value, or its code: unlike [`hnsw::Distance::distance`], a query
+    /// is never taken for a code, whatever its length).
+    pub fn query_distance(self, query: &[f32], stored: &[f32]) -> f32 {
+        if self.sq8 {
+            coded_distance(self.metric, query, stored, true)
+        } else {
+            hnsw::Distance::distance(&self, query, stored)
+        }
+    }
+
     /// A lower bound, in the SQL operator's units, of the distance from
     /// the full query (of norm `query_norm`) to the value whose code is
     /// `stored`, given their approximate graph distance; −∞ when `stored`
@@ -207,13 +218,13 @@ thread_local! {
 /// The distance from `a` (a code of the same length as `b`, or a full
 /// vector) to the value whose code is `b`, computed on decoded vectors;
 /// cosine divides by the stored norms, which are exact.
-fn coded_distance(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
+fn coded_distance(metric: Metric, a: &[f32], b: &[f32], full_query: bool) -> f32 {
     let Some(code_b) = Sq8::view(b) else {
         return f32::NAN;
     };
     DECODED.with_borrow_mut(|(xa, xb)| {
         code_b.decode_into(xb);
-        let (a, norm_a) = if a.len() == b.len() {
+        let (a, norm_a) = if a.len() == b.len() && !full_query {
             let Some(code_a) = Sq8::view(a) else {
                 return f32::NAN;
             };
@@ -238,7 +249,7 @@ impl hnsw::Distance for WordMetric {
     #[inline]
     fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
         if self.sq8 {
-            return coded_distance(self.metric, a, b);
+            return coded_distance(self.metric, a, b, false);
         }
         match self.kind {
             // Values of different lengths (an untyped column) have no

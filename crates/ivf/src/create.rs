@@ -12,6 +12,14 @@ pub(crate) fn init_page(page: &mut pagestore::Page, kind: u16, next_blk: u32) {
     Special { kind, next_blk }.encode(page::special_mut(page));
 }
 
+/// Whether a centroid of `dims` dimensions fits a page (centroids are
+/// stored in full, so this bounds the dimensions of an index).
+pub fn centroid_fits(dims: usize) -> bool {
+    let mut empty = [0u8; pagestore::BLCKSZ];
+    init_page(&mut empty, Special::CENTROIDS, NO_BLOCK);
+    page::fits(&empty, CentroidTuple::encoded_len(dims))
+}
+
 /// Writes the metapage and one empty list per centroid into the empty
 /// relation `rel`. `centroids` holds `meta.lists` vectors of `meta.dims`
 /// floats end to end; `meta.centroid_blk` is set here.

@@ -26,7 +26,7 @@ mod vacuum;
 mod verify;
 
 pub use append::append;
-pub use create::create;
+pub use create::{centroid_fits, create};
 pub use read::{read_centroids, read_meta, scan_list, Centroid};
 pub use tuples::{CentroidTuple, EntryTuple, Meta, Special, FORMAT_VERSION, MAGIC, PAGE_ID};
 pub use vacuum::{bulk_delete, VacuumStats};

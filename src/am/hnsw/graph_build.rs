@@ -1,19 +1,17 @@
 //! The in-memory part of a build: the collected values, and the graph
 //! built from them on every core.
 //!
-//! The graph is built by `hnsw::ParallelBuilder` on threads started from a
-//! helper thread that blocks all signals (threads inherit the mask), so
-//! Postgres's signal handlers only ever run on the backend's own thread.
-//! That thread meanwhile polls for a cancel (turning it into the builder's
-//! stop flag, then into the usual ERROR) and reports progress.
+//! The graph is built by `hnsw::ParallelBuilder` off the backend's thread
+//! ([`offload`]): a cancel becomes the builder's stop flag, then the usual
+//! ERROR.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
 
 use hnsw::ondisk::Tid;
 use hnsw::{Hnsw, HnswError, HnswParams, ParallelBuilder};
-use pgrx::{check_for_interrupts, pg_sys, PgSqlErrorCode};
+use pgrx::PgSqlErrorCode;
 
+use super::super::offload::offload;
 use super::super::words::WordMetric;
 use crate::fmgr::raise_code;
 
@@ -53,44 +51,14 @@ impl Collected {
     /// Builds the graph, reporting progress and honouring query cancel;
     /// returns it with the heap TID of each element.
     pub fn build(self) -> (Hnsw<WordMetric>, Vec<Tid>) {
-        let stop = AtomicBool::new(false);
-        let done = AtomicUsize::new(0);
         let builder = self.builder;
-        let result = std::thread::scope(|scope| {
-            let worker = scope.spawn(|| {
-                crate::embed::block_all_signals();
-                builder.build_with_progress(0, &|| stop.load(Ordering::Relaxed), &|d| done.store(d, Ordering::Relaxed))
-            });
-            while !worker.is_finished() {
-                std::thread::sleep(Duration::from_millis(20));
-                if cancel_requested() {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                report_done(done.load(Ordering::Relaxed));
-            }
-            worker.join()
+        let result = offload("ember_hnsw build", |signals| {
+            builder.build_with_progress(0, &|| signals.stop.load(Ordering::Relaxed), &|d| signals.done.store(d, Ordering::Relaxed))
         });
-        check_for_interrupts!();
         match result {
-            Ok(Ok(graph)) => (graph, self.tids),
-            Ok(Err(HnswError::Cancelled)) => raise_code(PgSqlErrorCode::ERRCODE_QUERY_CANCELED, "ember_hnsw build canceled"),
-            Ok(Err(e)) => raise_code(PgSqlErrorCode::ERRCODE_DATA_EXCEPTION, e.to_string()),
-            Err(_) => raise_code(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "ember_hnsw build thread panicked"),
+            Ok(graph) => (graph, self.tids),
+            Err(HnswError::Cancelled) => raise_code(PgSqlErrorCode::ERRCODE_QUERY_CANCELED, "ember_hnsw build canceled"),
+            Err(e) => raise_code(PgSqlErrorCode::ERRCODE_DATA_EXCEPTION, e.to_string()),
         }
     }
-}
-
-/// Whether a cancel or termination is pending. Not `InterruptPending`
-/// alone: harmless interrupts (e.g. the idle statistics timer) set it too.
-fn cancel_requested() -> bool {
-    // SAFETY: flags set by the signal handlers; read volatile, never written here.
-    unsafe {
-        std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::QueryCancelPending)) != 0
-            || std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::ProcDiePending)) != 0
-    }
-}
-
-fn report_done(done: usize) {
-    // SAFETY: progress reporting is a no-op outside CREATE INDEX.
-    unsafe { pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE as i32, done as i64) };
 }

@@ -23,7 +23,7 @@ fn quote_ident(s: &str) -> String {
 
 /// The query listing the heap rows the index must hold, or None for an
 /// expression index (only the graph is checked then).
-unsafe fn heap_rows_query(index: pg_sys::Relation, cosine: bool) -> Option<String> {
+pub(crate) unsafe fn heap_rows_query(index: pg_sys::Relation, cosine: bool) -> Option<String> {
     // SAFETY: index is open; rd_index describes its key column.
     unsafe {
         let form = &*(*index).rd_index;
@@ -55,7 +55,7 @@ unsafe fn heap_rows_query(index: pg_sys::Relation, cosine: bool) -> Option<Strin
 }
 
 /// The TIDs of the heap rows the index must hold.
-fn heap_tids(query: &str) -> Vec<Tid> {
+pub(crate) fn heap_tids(query: &str) -> Vec<Tid> {
     Spi::connect(|client| {
         let table = client.select(query, None, &[]).unwrap_or_else(|e| pgrx::error!("{e}"));
         table
@@ -69,7 +69,7 @@ fn heap_tids(query: &str) -> Vec<Tid> {
 /// points at the root of a HOT chain, while `ctid` names the chain's
 /// visible member, so each TID is followed along its chain (as an index
 /// scan does) under a fresh snapshot. Sorted.
-fn resolve_hot_chains(heap_oid: pg_sys::Oid, tids: &[Tid]) -> Vec<Tid> {
+pub(crate) fn resolve_hot_chains(heap_oid: pg_sys::Oid, tids: &[Tid]) -> Vec<Tid> {
     let mut resolved = Vec::with_capacity(tids.len());
     // SAFETY: the heap is opened and locked for the duration; every buffer is
     // pinned and share-locked around heap_hot_search_buffer, as in
@@ -105,7 +105,7 @@ fn resolve_hot_chains(heap_oid: pg_sys::Oid, tids: &[Tid]) -> Vec<Tid> {
 }
 
 /// Raises XX002 if a heap row is not among the reachable elements.
-fn check_heap(index: pg_sys::Relation, rows: &[Tid], reachable: &[Tid]) {
+pub(crate) fn check_heap(index: pg_sys::Relation, rows: &[Tid], reachable: &[Tid]) {
     let mut missing = rows.iter().filter(|t| reachable.binary_search(t).is_err());
     if let Some(tid) = missing.next() {
         index_corrupted(

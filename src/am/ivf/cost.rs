@@ -1,0 +1,52 @@
+//! `amcostestimate`: an ember_ivf scan reads every centroid, then the
+//! `ember.ivf_probes` nearest lists, all before its first row; without an
+//! ORDER BY the path is made prohibitively expensive.
+
+use pgrx::pg_sys;
+
+use crate::gucs;
+use crate::storage::PgRelation;
+
+/// `disable_cost`: the planner's "never, unless there is no other way".
+const DISABLE_COST: f64 = 1.0e10;
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn amcostestimate(
+    _root: *mut pg_sys::PlannerInfo,
+    path: *mut pg_sys::IndexPath,
+    _loop_count: f64,
+    startup: *mut pg_sys::Cost,
+    total: *mut pg_sys::Cost,
+    selectivity: *mut pg_sys::Selectivity,
+    correlation: *mut f64,
+    pages: *mut f64,
+) {
+    // SAFETY: the planner passes a valid path and out-pointers; it holds a
+    // lock on the index already (NoLock is the convention at plan time).
+    unsafe {
+        *selectivity = 1.0;
+        *correlation = 0.0;
+        if (*path).indexorderbys.is_null() {
+            *startup = DISABLE_COST;
+            *total = DISABLE_COST;
+            *pages = 0.0;
+            return;
+        }
+        let info = &*(*path).indexinfo;
+        let index = pg_sys::index_open(info.indexoid, pg_sys::NoLock as i32);
+        let meta = ivf::read_meta(&PgRelation::main(index)).ok();
+        pg_sys::index_close(index, pg_sys::NoLock as i32);
+        let lists = meta.map_or(1.0, |m| f64::from(m.lists.max(1)));
+        let dims = meta.map_or(1.0, |m| f64::from(m.dims.max(1)));
+        let fraction = (gucs::IVF_PROBES.get() as f64 / lists).min(1.0);
+        let index_pages = (info.pages as f64).max(1.0);
+        let centroid_pages = (lists * (12.0 + 4.0 * dims) / 8000.0).ceil();
+        let touched = (centroid_pages + fraction * index_pages).min(index_pages);
+        let entries = fraction * info.tuples.max(1.0);
+        let cost = touched * pg_sys::seq_page_cost
+            + (lists + entries) * (pg_sys::cpu_index_tuple_cost + pg_sys::cpu_operator_cost);
+        *startup = cost;
+        *total = cost;
+        *pages = touched;
+    }
+}

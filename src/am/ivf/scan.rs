@@ -1,0 +1,220 @@
+//! Index scans: `ORDER BY col <op> $1` through the nearest lists.
+//!
+//! The first `amgettuple` ranks the lists by their centroid's distance to
+//! the query and scores every entry of the `ember.ivf_probes` nearest ones;
+//! rows come back in score order. With `ember.iterative_scan` on, the next
+//! `ivf_probes` lists are scored when those run out, up to
+//! `ember.ivf_max_probes` lists.
+//!
+//! Entries holding full values are scored exactly. Entries holding SQ8
+//! codes are scored with a provable lower bound of their distance, handed
+//! to the executor with `xs_recheckorderby = true`: it computes the exact
+//! distance from the table row and re-ranks (GiST's lossy-distance
+//! protocol), so results come back in exact order.
+
+use ivf::Tid;
+use pgrx::pg_sys;
+
+use super::super::opclass::{datum_words, opclass_of};
+use super::super::set_heap_tid;
+use super::super::words::{type_name, WordMetric};
+use super::build::raise_ivf;
+use super::index::IvfIndex;
+use crate::gucs::{self, IterativeScan};
+use crate::storage::PgRelation;
+
+/// A scored entry: sort key (the distance, or its lower bound), heap TID,
+/// and the bound to hand the executor when the entry is a code.
+type Scored = (f64, Tid, Option<f64>);
+
+struct ScanState {
+    rel: PgRelation,
+    opclass: WordMetric,
+    query: Option<Vec<f32>>,
+    /// `ORDER BY col <op> NULL`: every distance is NULL, nothing to re-rank.
+    null_query: bool,
+    query_norm: f64,
+    index: Option<IvfIndex>,
+    /// Lists, nearest first, and how many were scored.
+    order: Vec<usize>,
+    probed: usize,
+    /// Scored entries of the lists probed so far, farthest first (popped).
+    batch: Vec<Scored>,
+    /// The last key returned (strict order skips anything before it).
+    last_key: f64,
+    started: bool,
+}
+
+impl ScanState {
+    fn reset(&mut self) {
+        self.index = None;
+        self.order.clear();
+        self.probed = 0;
+        self.batch.clear();
+        self.last_key = f64::NEG_INFINITY;
+        self.started = false;
+    }
+
+    fn start(&mut self) {
+        self.started = true;
+        let index = IvfIndex::open(&self.rel, self.opclass);
+        let dims = index.meta.dims as usize;
+        let query = self.query.get_or_insert_with(|| vec![0.0; dims]);
+        if query.len() != dims {
+            crate::fmgr::raise(vectors::VectorError::dim_mismatch(type_name(self.opclass), dims, query.len()));
+        }
+        self.query_norm = f64::from(distance::norm_squared(query)).sqrt();
+        self.order = index.lists_by_distance(query);
+        self.index = Some(index);
+        self.probe(gucs::IVF_PROBES.get().max(1) as usize);
+    }
+
+    /// Scores the next `n` lists into the batch.
+    fn probe(&mut self, n: usize) {
+        let (Some(index), Some(query)) = (self.index.as_ref(), self.query.as_ref()) else {
+            return;
+        };
+        let metric = index.metric;
+        let words = index.meta.entry_words as usize;
+        let norm = self.query_norm;
+        let end = (self.probed + n).min(self.order.len());
+        for &list in &self.order[self.probed..end] {
+            let head = index.lists[list].head_blk;
+            let scored = ivf::scan_list(&self.rel, head, words, |heap, stored| {
+                let d = metric.query_distance(query, stored);
+                let d = if d.is_nan() { f32::INFINITY } else { d };
+                self.batch.push(if metric.sq8 {
+                    let bound = metric.lower_bound(d, norm, stored);
+                    (bound, heap, Some(bound))
+                } else {
+                    (f64::from(d), heap, None)
+                });
+            });
+            scored.unwrap_or_else(|e| raise_ivf(&self.rel, e));
+        }
+        self.probed = end;
+        self.batch.sort_by(|a, b| b.0.total_cmp(&a.0));
+    }
+
+    fn next(&mut self) -> Option<Scored> {
+        let strict = gucs::ITERATIVE_SCAN.get() == IterativeScan::StrictOrder;
+        loop {
+            if let Some(entry) = self.batch.pop() {
+                if strict && entry.0 < self.last_key {
+                    continue;
+                }
+                self.last_key = entry.0;
+                return Some(entry);
+            }
+            let max_probes = gucs::IVF_MAX_PROBES.get().max(1) as usize;
+            if gucs::ITERATIVE_SCAN.get() == IterativeScan::Off || self.probed >= self.order.len() || self.probed >= max_probes {
+                return None;
+            }
+            let n = (gucs::IVF_PROBES.get().max(1) as usize).min(max_probes - self.probed);
+            self.probe(n);
+        }
+    }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32, norderbys: i32) -> pg_sys::IndexScanDesc {
+    // SAFETY: index is open for the scan's duration; RelationGetIndexScan
+    // returns a palloc'd descriptor.
+    unsafe {
+        let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
+        let state = ScanState {
+            rel: PgRelation::main(index),
+            opclass: opclass_of(index),
+            query: None,
+            null_query: true,
+            query_norm: 0.0,
+            index: None,
+            order: Vec::new(),
+            probed: 0,
+            batch: Vec::new(),
+            last_key: f64::NEG_INFINITY,
+            started: false,
+        };
+        (*scan).opaque = crate::am::owned_by_memory_context(state).cast();
+        // The lower bounds of entries stored as codes (GiST allocates these too).
+        let n = norderbys.max(1) as usize;
+        (*scan).xs_orderbyvals = pg_sys::palloc0(n * size_of::<pg_sys::Datum>()).cast();
+        (*scan).xs_orderbynulls = pg_sys::palloc0(n * size_of::<bool>()).cast();
+        scan
+    }
+}
+
+/// The scan state.
+///
+/// # Safety
+/// `scan` was started by [`ambeginscan`] and not yet ended.
+unsafe fn state<'a>(scan: pg_sys::IndexScanDesc) -> &'a mut ScanState {
+    // SAFETY: forwarded contract.
+    unsafe { crate::am::owned_mut::<ScanState>((*scan).opaque.cast()) }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn amrescan(
+    scan: pg_sys::IndexScanDesc,
+    _keys: pg_sys::ScanKey,
+    _nkeys: i32,
+    orderbys: pg_sys::ScanKey,
+    norderbys: i32,
+) {
+    // SAFETY: scan is ours; orderbys has norderbys entries of the opclass type.
+    unsafe {
+        let s = state(scan);
+        s.reset();
+        s.query = None;
+        s.null_query = true;
+        if norderbys > 0 && !orderbys.is_null() {
+            std::ptr::copy_nonoverlapping(orderbys, (*scan).orderByData, norderbys as usize);
+            let key = &*orderbys;
+            if key.sk_flags & pg_sys::SK_ISNULL as i32 == 0 {
+                let mut words = Vec::new();
+                datum_words(s.opclass, key.sk_argument, &mut words);
+                s.query = Some(words);
+                s.null_query = false;
+            }
+        }
+    }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, direction: pg_sys::ScanDirection::Type) -> bool {
+    if direction != pg_sys::ScanDirection::ForwardScanDirection {
+        pgrx::error!("ember_ivf only scans forward");
+    }
+    // SAFETY: scan is ours.
+    unsafe {
+        let s = state(scan);
+        if (*scan).numberOfOrderBys == 0 {
+            pgrx::error!("ember_ivf needs ORDER BY <column> <distance operator> <value>");
+        }
+        if !s.started {
+            s.start();
+        }
+        match s.next() {
+            Some((_, tid, bound)) => {
+                set_heap_tid(&mut (*scan).xs_heaptid, tid);
+                (*scan).xs_recheck = false;
+                (*scan).xs_recheckorderby = bound.is_some() && !s.null_query;
+                if let Some(bound) = bound {
+                    *(*scan).xs_orderbyvals = pgrx::IntoDatum::into_datum(bound).unwrap_or(pg_sys::Datum::from(0));
+                    *(*scan).xs_orderbynulls = false;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[pgrx::pg_guard]
+pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
+    // SAFETY: scan is ours; the state is freed now instead of at context reset.
+    unsafe {
+        crate::am::drop_owned((*scan).opaque.cast());
+        (*scan).opaque = std::ptr::null_mut();
+    }
+}

@@ -1,0 +1,144 @@
+-- ember_ivf: options, opclasses × storage, plans, exact results, NULLs,
+-- errors, inserts, VACUUM with space reuse, iterative scans, verify.
+SET client_min_messages = warning;
+SET enable_seqscan = off;
+
+CREATE TABLE items (id int PRIMARY KEY, category int, v embedding(8), h halfembedding(8));
+INSERT INTO items
+SELECT i, i % 100,
+       ARRAY(SELECT sin(i * 8 + j) FROM generate_series(1, 8) j)::embedding,
+       ARRAY(SELECT sin(i * 8 + j) FROM generate_series(1, 8) j)::halfembedding
+FROM generate_series(1, 2000) i;
+INSERT INTO items VALUES (2001, 1, NULL, NULL), (2002, 1, '[0,0,0,0,0,0,0,0]', '[0,0,0,0,0,0,0,0]');
+
+-- Option validation.
+SELECT sqlstate_of('CREATE INDEX ON items USING ember_ivf (v) WITH (lists = -1)');
+SELECT sqlstate_of('CREATE INDEX ON items USING ember_ivf (v) WITH (lists = 40000)');
+SELECT sqlstate_of($$CREATE INDEX ON items USING ember_ivf (v) WITH (storage = 'pq')$$);
+SELECT sqlstate_of('CREATE INDEX ON items USING ember_ivf (v, h)');
+SELECT sqlstate_of('CREATE INDEX ON items USING ember_ivf (category)');
+
+-- Every opclass with both storage kinds; with every list probed, the top 5
+-- equal the exact scan's (codes are re-ranked on the exact values).
+CREATE FUNCTION top5(expr text) RETURNS numeric[] LANGUAGE plpgsql AS $$
+DECLARE r numeric[];
+BEGIN
+    EXECUTE format('SELECT array_agg(round(d::numeric, 5)) FROM (SELECT %s AS d FROM items ORDER BY %s LIMIT 5) t', expr, expr) INTO r;
+    RETURN r;
+END $$;
+CREATE FUNCTION exact_top5(expr text) RETURNS numeric[] LANGUAGE plpgsql AS $$
+DECLARE r numeric[];
+BEGIN
+    SET LOCAL enable_indexscan = off;
+    SET LOCAL enable_seqscan = on;
+    EXECUTE format('SELECT array_agg(round(d::numeric, 5)) FROM (SELECT %s AS d FROM items ORDER BY %s LIMIT 5) t', expr, expr) INTO r;
+    SET LOCAL enable_indexscan = on;
+    SET LOCAL enable_seqscan = off;
+    RETURN r;
+END $$;
+CREATE TABLE opclasses (col text, opclass text, op text);
+INSERT INTO opclasses VALUES
+    ('v', 'embedding_l2_ops', '<->'), ('v', 'embedding_ip_ops', '<#>'),
+    ('v', 'embedding_cosine_ops', '<=>'), ('v', 'embedding_l1_ops', '<+>'),
+    ('h', 'halfembedding_l2_ops', '<->'), ('h', 'halfembedding_ip_ops', '<#>'),
+    ('h', 'halfembedding_cosine_ops', '<=>'), ('h', 'halfembedding_l1_ops', '<+>');
+SET ember.ivf_probes = 100;
+SET client_min_messages = notice;
+DO $$
+DECLARE o record; s text; q text; plan text; line text;
+BEGIN
+    FOR o IN SELECT * FROM opclasses LOOP
+        FOREACH s IN ARRAY ARRAY['sq8', 'full'] LOOP
+            EXECUTE format('CREATE INDEX idx ON items USING ember_ivf (%s %s) WITH (lists = 16, storage = %s)', o.col, o.opclass, s);
+            q := format('%s %s (SELECT %s FROM items WHERE id = 42)', o.col, o.op, o.col);
+            plan := '';
+            FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY ' || q || ' LIMIT 5' LOOP
+                plan := plan || line;
+            END LOOP;
+            RAISE NOTICE '% %: index scan %, same top 5 as exact %, entries %', o.opclass, s,
+                plan LIKE '%Index Scan using idx%', top5(q) = exact_top5(q), ember_ivf_verify('idx');
+            DROP INDEX idx;
+        END LOOP;
+    END LOOP;
+END $$;
+SET client_min_messages = warning;
+
+-- The default number of lists follows the row count (2,001 rows: 2 lists).
+CREATE INDEX items_v ON items USING ember_ivf (v);
+SELECT ember_ivf_verify('items_v');
+-- Without ORDER BY the index is not used.
+EXPLAIN (COSTS OFF) SELECT id FROM items WHERE v IS NOT NULL;
+DROP INDEX items_v;
+
+-- Few probes: a filtered query returns its full LIMIT only with an iterative scan.
+CREATE INDEX items_v ON items USING ember_ivf (v) WITH (lists = 40);
+SET ember.ivf_probes = 1;
+SELECT count(*) < 10 AS short FROM (SELECT id FROM items WHERE category = 7 ORDER BY v <-> '[1,0,0,0,0,0,0,0]' LIMIT 10) t;
+SET ember.iterative_scan = relaxed_order;
+SELECT count(*) FROM (SELECT id FROM items WHERE category = 7 ORDER BY v <-> '[1,0,0,0,0,0,0,0]' LIMIT 10) t;
+SET ember.ivf_max_probes = 2;
+SELECT count(*) < 10 AS bounded FROM (SELECT id FROM items WHERE category = 7 ORDER BY v <-> '[1,0,0,0,0,0,0,0]' LIMIT 10) t;
+RESET ember.ivf_max_probes;
+SET ember.iterative_scan = strict_order;
+SELECT count(*) FROM (SELECT id FROM items WHERE category = 7 ORDER BY v <-> '[1,0,0,0,0,0,0,0]' LIMIT 10) t;
+RESET ember.iterative_scan;
+SET ember.ivf_probes = 40;
+
+-- Errors: dimensions of inserts and queries.
+SELECT sqlstate_of($$INSERT INTO items VALUES (3000, 1, '[1,2,3]', NULL)$$);
+SELECT sqlstate_of($$SELECT id FROM items ORDER BY v <-> '[1,2,3]' LIMIT 1$$);
+SELECT sqlstate_of($$SELECT ember_ivf_verify('items_pkey')$$);
+
+-- Inserts land in their lists; VACUUM removes deleted rows, which are never
+-- returned, and inserts reuse the room it frees.
+INSERT INTO items SELECT i, 1, ARRAY(SELECT cos(i * 8 + j) FROM generate_series(1, 8) j)::embedding, NULL
+FROM generate_series(3001, 3500) i;
+SELECT ember_ivf_verify('items_v');
+SELECT count(*) = 500 AS found FROM items i WHERE id > 3000
+    AND (SELECT id FROM items ORDER BY v <-> i.v LIMIT 1) = i.id;
+DELETE FROM items WHERE id % 2 = 0 AND id > 2;
+VACUUM items;
+SELECT ember_ivf_verify('items_v');
+SELECT count(*) AS deleted_returned FROM (SELECT id FROM items ORDER BY v <-> '[1,0,0,0,0,0,0,0]' LIMIT 100) t WHERE id % 2 = 0 AND id > 2;
+CREATE TEMP TABLE size_before AS SELECT pg_relation_size('items_v') AS bytes;
+INSERT INTO items SELECT i, 1, ARRAY(SELECT sin(i * 5 + j) FROM generate_series(1, 8) j)::embedding, NULL
+FROM generate_series(4001, 5000) i;
+SELECT pg_relation_size('items_v') = (SELECT bytes FROM size_before) AS room_reused;
+SELECT ember_ivf_verify('items_v');
+REINDEX INDEX items_v;
+SELECT ember_ivf_verify('items_v');
+
+-- An empty table with a typmod, then inserts; without a typmod it is refused.
+CREATE TABLE empty_then (v embedding(3));
+CREATE INDEX empty_then_v ON empty_then USING ember_ivf (v) WITH (lists = 4);
+INSERT INTO empty_then SELECT ARRAY[i, i * 2, 1]::embedding FROM generate_series(1, 50) i;
+SELECT ember_ivf_verify('empty_then_v');
+SELECT v FROM empty_then ORDER BY v <-> '[10,20,1]' LIMIT 1;
+CREATE TABLE free (v embedding);
+SELECT sqlstate_of('CREATE INDEX ON free USING ember_ivf (v)');
+-- UNLOGGED tables.
+CREATE UNLOGGED TABLE u (v embedding(2));
+CREATE INDEX u_v ON u USING ember_ivf (v) WITH (lists = 2);
+INSERT INTO u VALUES ('[1,1]'), ('[2,2]');
+SELECT v FROM u ORDER BY v <-> '[2,2]' LIMIT 1;
+
+-- Values of more dimensions than a centroid page holds are refused (54000).
+CREATE TABLE wide (id int, v embedding(3072));
+INSERT INTO wide SELECT 1, array_fill(1, ARRAY[3072])::embedding;
+SELECT sqlstate_of('CREATE INDEX ON wide USING ember_ivf (v) WITH (lists = 1)');
+-- Full values of 1,536 dimensions do fit, and so do their codes.
+CREATE TABLE mid (id int, v embedding(1536));
+INSERT INTO mid SELECT i, ARRAY(SELECT sin(i * 0.37 + j * 0.011 * (1 + i % 5)) FROM generate_series(1, 1536) j)::embedding
+FROM generate_series(1, 200) i;
+CREATE INDEX mid_v ON mid USING ember_ivf (v) WITH (lists = 4);
+CREATE INDEX mid_v_full ON mid USING ember_ivf (v) WITH (lists = 4, storage = full);
+SELECT ember_ivf_verify('mid_v'), ember_ivf_verify('mid_v_full');
+SELECT pg_relation_size('mid_v') < pg_relation_size('mid_v_full') / 2 AS codes_smaller;
+DROP INDEX mid_v_full;
+SELECT id FROM mid ORDER BY v <-> (SELECT v FROM mid WHERE id = 17) LIMIT 1;
+
+SELECT indexdef FROM pg_indexes WHERE indexname = 'empty_then_v';
+DROP TABLE items, opclasses, empty_then, free, u, wide, mid;
+DROP FUNCTION top5(text), exact_top5(text);
+RESET ember.ivf_probes;
+RESET enable_seqscan;
