@@ -32,6 +32,13 @@ CREATE OPERATOR CLASS halfembedding_l1_ops FOR TYPE halfembedding USING ember_iv
     OPERATOR 1 <+> (halfembedding, halfembedding) FOR ORDER BY float_ops,
     FUNCTION 1 l1_distance(halfembedding, halfembedding);
 
+-- Late interaction: every token vector of every document is an entry (token
+-- -> row); a query probes the lists of each of its tokens, and the executor
+-- re-ranks the best ember.maxsim_candidates rows by exact MaxSim.
+CREATE OPERATOR CLASS multiembedding_maxsim_ops DEFAULT FOR TYPE multiembedding USING ember_ivf AS
+    OPERATOR 1 @# (multiembedding, multiembedding) FOR ORDER BY float_ops,
+    FUNCTION 1 negative_maxsim(multiembedding, multiembedding);
+
 CREATE FUNCTION ember_ivf_verify(index regclass) RETURNS bigint
     AS 'MODULE_PATHNAME', 'ember_ivf_verify' LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION ember_ivf_verify(regclass) IS

@@ -26,6 +26,10 @@ pub static IVF_PROBES: GucSetting<i32> = GucSetting::<i32>::new(10);
 /// `ember.ivf_max_probes`: how many lists an iterative IVF scan may read.
 pub static IVF_MAX_PROBES: GucSetting<i32> = GucSetting::<i32>::new(32768);
 
+/// `ember.maxsim_candidates`: how many rows an ember_ivf MaxSim scan hands
+/// the executor for exact re-ranking.
+pub static MAXSIM_CANDIDATES: GucSetting<i32> = GucSetting::<i32>::new(200);
+
 /// `ember.iterative_scan`: whether index scans go on past their first batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PostgresGucEnum)]
 pub enum IterativeScan {
@@ -82,6 +86,16 @@ pub fn register() {
         &IVF_MAX_PROBES,
         1,
         32768,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ember.maxsim_candidates",
+        c"Number of rows an ember_ivf MaxSim (@#) index scan re-ranks by exact MaxSim.",
+        c"The rows whose tokens best match the query's tokens in the probed lists; more find more of the true top rows, more slowly. WHERE conditions filter these rows.",
+        &MAXSIM_CANDIDATES,
+        1,
+        1_000_000,
         GucContext::Userset,
         GucFlags::default(),
     );

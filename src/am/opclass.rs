@@ -123,20 +123,33 @@ unsafe fn lookup_opclass(index: pg_sys::Relation) -> WordMetric {
         "negative_inner_product" => Metric::InnerProduct,
         "cosine_distance" => Metric::Cosine,
         "l1_distance" => Metric::L1,
+        // MaxSim sums, per query token, the best inner product with a
+        // document token: the index ranks token vectors by inner product.
+        "negative_maxsim" => Metric::InnerProduct,
         other => unsupported(other),
     };
     // SAFETY: input_type is a valid type OID from the catalog.
-    let kind = match unsafe { type_name(input_type) }.as_str() {
+    let type_name = unsafe { type_name(input_type) };
+    let kind = match type_name.as_str() {
         "embedding" => ElemKind::Dense,
         "halfembedding" => ElemKind::Half,
         "sparseembedding" => ElemKind::Sparse,
+        "multiembedding" => ElemKind::Multi,
         other => unsupported(other),
     };
+    if (kind == ElemKind::Multi) != (func == "negative_maxsim") {
+        unsupported(&format!("{func} on {type_name}"));
+    }
+    // SAFETY: index is open; rd_rel is its pg_class row.
+    if kind == ElemKind::Multi && unsafe { (*(*index).rd_rel).relam != pg_sys::get_am_oid(c"ember_ivf".as_ptr(), false) } {
+        unsupported("multiembedding columns are indexed with ember_ivf");
+    }
     WordMetric { kind, metric, sq8: false }
 }
 
 /// Converts a non-NULL value of the opclass's type into words; returns the
-/// value's dimensions (for checks against the index).
+/// value's dimensions (for checks against the index). A multiembedding
+/// gives its token vectors end to end, and the dimensions of one token.
 ///
 /// # Safety
 /// `datum` is a non-NULL datum of the opclass's input type.
@@ -159,6 +172,12 @@ pub unsafe fn datum_words(opclass: WordMetric, datum: Datum, out: &mut Vec<f32>)
                 let s = layout::sparse_ref(datum);
                 sparse_words(s.dim, s.indices, s.values, out);
                 s.dim
+            }
+            ElemKind::Multi => {
+                let m = crate::types::multi::multi_ref(datum);
+                out.clear();
+                out.extend_from_slice(m.data);
+                m.dim
             }
         }
     }

@@ -32,6 +32,9 @@ pub enum ElemKind {
     Half,
     /// `sparseembedding`.
     Sparse,
+    /// `multiembedding` (ember_ivf only): the index stores each token
+    /// vector as a dense entry, and the metric is between token vectors.
+    Multi,
 }
 
 /// The opclass's distance.
@@ -68,6 +71,7 @@ impl WordMetric {
             ElemKind::Dense => 0,
             ElemKind::Half => 1,
             ElemKind::Sparse => 2,
+            ElemKind::Multi => 3,
         };
         let metric = match self.metric {
             Metric::L2 => 0,
@@ -122,6 +126,16 @@ impl WordMetric {
         }
     }
 
+    /// The vector a stored element holds: itself, or its code decoded
+    /// into `decoded` (`None` for a malformed code).
+    pub fn value_of<'w>(self, stored: &'w [f32], decoded: &'w mut Vec<f32>) -> Option<&'w [f32]> {
+        if !self.sq8 {
+            return Some(stored);
+        }
+        Sq8::view(stored)?.decode_into(decoded);
+        Some(decoded)
+    }
+
     /// A lower bound, in the SQL operator's units, of the distance from
     /// the full query (of norm `query_norm`) to the value whose code is
     /// `stored`, given their approximate graph distance; −∞ when `stored`
@@ -143,17 +157,31 @@ impl WordMetric {
     /// Words per vector for the graph's fixed length (0: variable).
     pub fn fixed_words(self, dims: usize) -> usize {
         match self.kind {
-            ElemKind::Dense | ElemKind::Half => dims,
+            ElemKind::Dense | ElemKind::Half | ElemKind::Multi => dims,
             ElemKind::Sparse => 0,
+        }
+    }
+
+    /// The SQL function (of the extension) whose value 0 marks the values
+    /// the index leaves out: see [`WordMetric::skips`].
+    pub fn left_out_when_zero(self) -> Option<&'static str> {
+        match (self.kind, self.metric) {
+            (ElemKind::Multi, _) => Some("token_count"),
+            (_, Metric::Cosine) => Some("l2_norm"),
+            _ => None,
         }
     }
 
     /// Whether a vector is left out of the index: for cosine, vectors with
     /// no direction (zero), whose distance to anything is undefined.
+    /// A multiembedding with no tokens has no entry either.
     pub fn skips(self, words: &[f32]) -> bool {
+        if self.kind == ElemKind::Multi {
+            return words.is_empty();
+        }
         self.metric == Metric::Cosine
             && match self.kind {
-                ElemKind::Dense | ElemKind::Half => words.iter().all(|&x| x == 0.0),
+                ElemKind::Dense | ElemKind::Half | ElemKind::Multi => words.iter().all(|&x| x == 0.0),
                 ElemKind::Sparse => sparse_parts(words).2.iter().all(|&x| x == 0.0),
             }
     }
@@ -165,6 +193,7 @@ pub fn type_name(opclass: WordMetric) -> &'static str {
         ElemKind::Dense => vectors::type_name::EMBEDDING,
         ElemKind::Half => vectors::type_name::HALF,
         ElemKind::Sparse => vectors::type_name::SPARSE,
+        ElemKind::Multi => vectors::type_name::MULTI,
     }
 }
 
@@ -254,8 +283,8 @@ impl hnsw::Distance for WordMetric {
         match self.kind {
             // Values of different lengths (an untyped column) have no
             // distance; NaN sorts them last instead of failing a kernel.
-            ElemKind::Dense | ElemKind::Half if a.len() != b.len() => f32::NAN,
-            ElemKind::Dense | ElemKind::Half => match self.metric {
+            ElemKind::Dense | ElemKind::Half | ElemKind::Multi if a.len() != b.len() => f32::NAN,
+            ElemKind::Dense | ElemKind::Half | ElemKind::Multi => match self.metric {
                 Metric::L2 => distance::l2_squared(a, b),
                 Metric::InnerProduct => -distance::dot(a, b),
                 Metric::Cosine => distance::cosine_distance(a, b) as f32,

@@ -28,10 +28,19 @@ pub struct MultiRef<'a> {
 /// # Safety
 /// Argument `n` is a non-null `multiembedding`.
 pub unsafe fn multi_arg<'a>(fcinfo: FunctionCallInfo, n: usize) -> MultiRef<'a> {
+    // SAFETY: forwarded contract.
+    unsafe { multi_ref(arg(fcinfo, n)) }
+}
+
+/// A `multiembedding` datum as a multi-vector (detoasted if needed).
+///
+/// # Safety
+/// `datum` is a non-null `multiembedding`.
+pub unsafe fn multi_ref<'a>(datum: Datum) -> MultiRef<'a> {
     // SAFETY: detoasting gives a plain varlena of `size` bytes; the header's
     // dim and count are checked against it before the slice is formed.
     unsafe {
-        let p = pg_sys::pg_detoast_datum(arg(fcinfo, n).cast_mut_ptr()) as *const u8;
+        let p = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *const u8;
         let size = pgrx::varsize_any(p.cast());
         if size < MULTI_HEADER {
             corrupt(NAME);

@@ -20,6 +20,7 @@
 mod append;
 mod create;
 pub mod kmeans;
+mod maxsim;
 mod read;
 mod tuples;
 mod vacuum;
@@ -27,6 +28,7 @@ mod verify;
 
 pub use append::append;
 pub use create::{centroid_fits, create};
+pub use maxsim::MaxSimHits;
 pub use read::{read_centroids, read_meta, scan_list, Centroid};
 pub use tuples::{CentroidTuple, EntryTuple, Meta, Special, FORMAT_VERSION, MAGIC, PAGE_ID};
 pub use vacuum::{bulk_delete, VacuumStats};

@@ -11,7 +11,6 @@ use pgrx::spi::Spi;
 use pgrx::{ereport, PgSqlErrorCode};
 
 use super::super::opclass::opclass_of;
-use super::super::words::Metric;
 use super::super::{index_corrupted, set_heap_tid, stored_metric, tid_of};
 use crate::fmgr::arg;
 use crate::pg_v1;
@@ -22,8 +21,10 @@ fn quote_ident(s: &str) -> String {
 }
 
 /// The query listing the heap rows the index must hold, or None for an
-/// expression index (only the graph is checked then).
-pub(crate) unsafe fn heap_rows_query(index: pg_sys::Relation, cosine: bool) -> Option<String> {
+/// expression index (only the graph is checked then). `nonzero`: the
+/// extension's function whose zero marks values the index leaves out
+/// (`l2_norm` for cosine, `token_count` for multiembedding).
+pub(crate) unsafe fn heap_rows_query(index: pg_sys::Relation, nonzero: Option<&str>) -> Option<String> {
     // SAFETY: index is open; rd_index describes its key column.
     unsafe {
         let form = &*(*index).rd_index;
@@ -36,13 +37,12 @@ pub(crate) unsafe fn heap_rows_query(index: pg_sys::Relation, cosine: bool) -> O
         let schema = CStr::from_ptr(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(heap))).to_string_lossy().into_owned();
         let name = CStr::from_ptr(pg_sys::get_rel_name(heap)).to_string_lossy().into_owned();
         let col = quote_ident(&column);
-        // Cosine indexes leave out vectors with no direction; l2_norm is
-        // found through the operator's own schema (the extension's).
-        let filter = if cosine {
+        // The function is found through the operator's own schema (the extension's).
+        let filter = if let Some(nonzero) = nonzero {
             let ext_schema = CStr::from_ptr(pg_sys::get_namespace_name(pg_sys::get_func_namespace(pg_sys::index_getprocid(index, 1, 1))))
                 .to_string_lossy()
                 .into_owned();
-            format!(" AND {}.l2_norm({col}) <> 0", quote_ident(&ext_schema))
+            format!(" AND {}.{nonzero}({col}) <> 0", quote_ident(&ext_schema))
         } else {
             String::new()
         };
@@ -138,7 +138,7 @@ pg_v1!(
             // Rows first: every row visible to this earlier snapshot was in
             // the graph before it committed, so concurrent inserts can't be
             // reported missing.
-            let rows = heap_rows_query(index, opclass.metric == Metric::Cosine).map(|q| heap_tids(&q));
+            let rows = heap_rows_query(index, opclass.left_out_when_zero()).map(|q| heap_tids(&q));
             let rel = PgRelation::main(index);
             let metric = stored_metric(&rel, opclass);
             let report = ondisk::verify(&rel, &metric).unwrap_or_else(|e| index_corrupted(index, e));

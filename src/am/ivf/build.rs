@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::super::offload::{offload, report, report_done};
 use super::super::opclass::{datum_words, opclass_of};
-use super::super::words::{type_name, WordMetric};
+use super::super::words::{type_name, ElemKind, WordMetric};
 use super::super::{index_corrupted, tid_of};
 use super::index::{assign_of, stored_metric, IvfIndex};
 use super::options;
@@ -36,6 +36,8 @@ const SAMPLE_PER_LIST: usize = 64;
 const BATCH: usize = 16_384;
 /// Lloyd iterations.
 const ITERATIONS: usize = 10;
+/// Tokens per multiembedding row assumed before the first scan counts them.
+const TOKENS_PER_ROW_GUESS: u64 = 32;
 
 /// Lists for `rows` values: rows / 1000 up to a million rows, then
 /// sqrt(rows), at least 1 (the usual IVF guidance).
@@ -47,8 +49,10 @@ pub fn default_lists(rows: u64) -> usize {
 /// What the heap scans share: the value being converted and its checks.
 struct Values {
     opclass: WordMetric,
-    /// Dimensions (from the typmod, else the first value; 0: not yet).
+    /// Dimensions of an indexed vector (from the typmod, else the first
+    /// value; 0: not yet).
     dims: usize,
+    /// The value's vectors end to end: one, or a multiembedding's tokens.
     words: Vec<f32>,
 }
 
@@ -56,26 +60,29 @@ impl Values {
     /// Converts the datum; false for values the index leaves out.
     unsafe fn load(&mut self, datum: pg_sys::Datum) -> bool {
         // SAFETY: forwarded contract: a non-NULL datum of the opclass's type.
-        unsafe { datum_words(self.opclass, datum, &mut self.words) };
+        let dims = unsafe { datum_words(self.opclass, datum, &mut self.words) };
         if self.opclass.skips(&self.words) {
             return false;
         }
         if self.dims == 0 {
-            self.dims = self.words.len();
+            self.dims = dims;
         }
-        if self.words.len() != self.dims {
-            crate::fmgr::raise(vectors::VectorError::dim_mismatch(type_name(self.opclass), self.dims, self.words.len()));
+        if dims != self.dims {
+            crate::fmgr::raise(vectors::VectorError::dim_mismatch(type_name(self.opclass), self.dims, dims));
         }
         true
     }
 }
 
-/// Pass 1: a reservoir sample.
+/// Pass 1: a reservoir sample of the vectors.
 struct Sampling {
     values: Values,
     sample: Vec<f32>,
     capacity: usize,
+    /// Vectors seen (a multiembedding row has several).
     seen: u64,
+    /// Rows with indexed values.
+    rows: u64,
     rng: u64,
 }
 
@@ -88,19 +95,25 @@ impl Sampling {
         z ^ (z >> 31)
     }
 
+    /// Offers the loaded value's vectors to the sample.
     fn add(&mut self) {
         let dims = self.values.dims;
-        if self.sample.len() < self.capacity * dims {
-            self.sample.extend_from_slice(&self.values.words);
-        } else {
-            let j = (self.next_random() % (self.seen + 1)) as usize;
-            if j < self.capacity {
-                self.sample[j * dims..(j + 1) * dims].copy_from_slice(&self.values.words);
+        let words = std::mem::take(&mut self.values.words);
+        for v in words.chunks_exact(dims) {
+            if self.sample.len() < self.capacity * dims {
+                self.sample.extend_from_slice(v);
+            } else {
+                let j = (self.next_random() % (self.seen + 1)) as usize;
+                if j < self.capacity {
+                    self.sample[j * dims..(j + 1) * dims].copy_from_slice(v);
+                }
             }
+            self.seen += 1;
         }
-        self.seen += 1;
-        if self.seen.is_multiple_of(1000) {
-            report_done(self.seen as usize);
+        self.values.words = words;
+        self.rows += 1;
+        if self.rows.is_multiple_of(1000) {
+            report_done(self.rows as usize);
         }
     }
 }
@@ -127,15 +140,18 @@ unsafe extern "C-unwind" fn sample_callback(
     }
 }
 
-/// Pass 2: batches of values appended to their lists.
+/// Pass 2: batches of vectors appended to their lists.
 struct Assigning<'a> {
     values: Values,
     rel: &'a PgRelation,
     index: &'a IvfIndex,
     stored: WordMetric,
+    /// Vectors end to end, and the heap TID of each.
     batch: Vec<f32>,
     tids: Vec<Tid>,
-    done: usize,
+    /// Vectors appended, and rows they came from.
+    entries: usize,
+    rows: usize,
 }
 
 impl Assigning<'_> {
@@ -158,8 +174,8 @@ impl Assigning<'_> {
             let refs: Vec<(Tid, &[f32])> = stored.iter().map(|(t, w)| (*t, w.as_slice())).collect();
             ivf::append(self.rel, index.lists[list].tid, &refs).unwrap_or_else(|e| raise_ivf(self.rel, e));
         }
-        self.done += self.tids.len();
-        report_done(self.done);
+        self.entries += self.tids.len();
+        report_done(self.rows);
         self.batch.clear();
         self.tids.clear();
     }
@@ -194,8 +210,11 @@ unsafe extern "C-unwind" fn assign_callback(
         }
         check_for_interrupts!();
         if state.values.load(*values) {
+            let tid = tid_of(&*tid);
             state.batch.extend_from_slice(&state.values.words);
-            state.tids.push(tid_of(&*tid));
+            let vectors = state.values.words.len() / state.values.dims;
+            state.tids.extend(std::iter::repeat_n(tid, vectors));
+            state.rows += 1;
             if state.tids.len() >= BATCH {
                 state.flush();
             }
@@ -291,19 +310,24 @@ pub unsafe extern "C-unwind" fn ambuild(
             raise_code(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "ember_ivf indexes exactly one column");
         }
         let opclass = opclass_of(index);
-        if opclass.kind == super::super::words::ElemKind::Sparse {
-            raise_code(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "ember_ivf indexes embedding and halfembedding columns");
+        if opclass.kind == ElemKind::Sparse {
+            raise_code(
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "ember_ivf indexes embedding, halfembedding and multiembedding columns; use ember_hnsw for sparseembedding",
+            );
         }
         let rel = PgRelation::new(index, pg_sys::ForkNumber::MAIN_FORKNUM, Logging::BuildUnlogged);
         let opts = options::of(index);
         let rows_hint = (*(*heap).rd_rel).reltuples.max(0.0) as u64;
-        let lists_hint = if opts.lists > 0 { opts.lists as usize } else { default_lists(rows_hint) };
+        let vectors_hint = if opclass.kind == ElemKind::Multi { rows_hint * TOKENS_PER_ROW_GUESS } else { rows_hint };
+        let lists_hint = if opts.lists > 0 { opts.lists as usize } else { default_lists(vectors_hint) };
         let values = Values { opclass, dims: typmod_dims(index), words: Vec::new() };
         let mut sampling = Sampling {
             values,
             sample: Vec::new(),
             capacity: (lists_hint * SAMPLE_PER_LIST).max(10_000),
             seen: 0,
+            rows: 0,
             rng: SEED,
         };
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_SAMPLE);
@@ -321,11 +345,12 @@ pub unsafe extern "C-unwind" fn ambuild(
             stored: ivf_index.metric,
             batch: Vec::new(),
             tids: Vec::new(),
-            done: 0,
+            entries: 0,
+            rows: 0,
         };
         build_scan(Some(assign_callback), std::ptr::addr_of_mut!(assigning).cast());
         assigning.flush();
-        let entries = assigning.done;
+        let entries = assigning.entries;
         rel.log_all_pages();
         let result = pg_sys::palloc0(size_of::<pg_sys::IndexBuildResult>()).cast::<pg_sys::IndexBuildResult>();
         (*result).heap_tuples = heap_tuples;
@@ -346,6 +371,7 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
             sample: Vec::new(),
             capacity: 0,
             seen: 0,
+            rows: 0,
             rng: SEED,
         };
         create(&rel, index, &sampling);

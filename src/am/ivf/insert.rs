@@ -1,4 +1,5 @@
-//! `aminsert`: a new value goes to the list of its nearest centroid.
+//! `aminsert`: a new value goes to the list of its nearest centroid (each
+//! token of a multiembedding to its own).
 
 use pgrx::pg_sys;
 
@@ -28,20 +29,33 @@ pub unsafe extern "C-unwind" fn aminsert(
         }
         let opclass = opclass_of(index);
         let mut words = Vec::new();
-        datum_words(opclass, *values, &mut words);
+        let dims = datum_words(opclass, *values, &mut words);
         if opclass.skips(&words) {
             return false;
         }
         let rel = PgRelation::main(index);
         let ivf_index = IvfIndex::open(&rel, opclass);
-        let dims = ivf_index.meta.dims as usize;
-        if words.len() != dims {
-            crate::fmgr::raise(vectors::VectorError::dim_mismatch(type_name(opclass), dims, words.len()));
+        let index_dims = ivf_index.meta.dims as usize;
+        if dims != index_dims {
+            crate::fmgr::raise(vectors::VectorError::dim_mismatch(type_name(opclass), index_dims, dims));
         }
-        let list = ivf_index.nearest_list(&words);
+        // One entry per vector (a multiembedding has one per token), one
+        // append per list.
+        let tid = tid_of(&*heap_tid);
+        let mut by_list: Vec<(usize, Vec<f32>)> = Vec::new();
         let mut code = Vec::new();
-        let stored = ivf_index.metric.store(&words, &mut code);
-        ivf::append(&rel, ivf_index.lists[list].tid, &[(tid_of(&*heap_tid), stored)]).unwrap_or_else(|e| raise_ivf(&rel, e));
+        for v in words.chunks_exact(dims) {
+            let list = ivf_index.nearest_list(v);
+            let stored = ivf_index.metric.store(v, &mut code).to_vec();
+            match by_list.iter_mut().find(|(l, _)| *l == list) {
+                Some((_, all)) => all.extend_from_slice(&stored),
+                None => by_list.push((list, stored)),
+            }
+        }
+        for (list, all) in &by_list {
+            let entries: Vec<(ivf::Tid, &[f32])> = all.chunks_exact(ivf_index.meta.entry_words as usize).map(|w| (tid, w)).collect();
+            ivf::append(&rel, ivf_index.lists[*list].tid, &entries).unwrap_or_else(|e| raise_ivf(&rel, e));
+        }
     }
     false
 }

@@ -11,13 +11,20 @@
 //! to the executor with `xs_recheckorderby = true`: it computes the exact
 //! distance from the table row and re-ranks (GiST's lossy-distance
 //! protocol), so results come back in exact order.
+//!
+//! A multiembedding (MaxSim, `@#`) index holds one entry per document
+//! token. Each query token probes its `ember.ivf_probes` nearest lists;
+//! the hits give every row found an estimated MaxSim
+//! ([`ivf::MaxSimHits`]), and the best `ember.maxsim_candidates` rows go
+//! to the executor with the lower bound −∞, so it computes their exact
+//! MaxSim and returns them in exact order once the index has no more rows.
 
 use ivf::Tid;
 use pgrx::pg_sys;
 
 use super::super::opclass::{datum_words, opclass_of};
 use super::super::set_heap_tid;
-use super::super::words::{type_name, WordMetric};
+use super::super::words::{type_name, ElemKind, WordMetric};
 use super::build::raise_ivf;
 use super::index::IvfIndex;
 use crate::gucs::{self, IterativeScan};
@@ -30,7 +37,10 @@ type Scored = (f64, Tid, Option<f64>);
 struct ScanState {
     rel: PgRelation,
     opclass: WordMetric,
+    /// The query's vector (a multiembedding's tokens end to end).
     query: Option<Vec<f32>>,
+    /// Dimensions of the query's vector (of each token).
+    query_dims: usize,
     /// `ORDER BY col <op> NULL`: every distance is NULL, nothing to re-rank.
     null_query: bool,
     query_norm: f64,
@@ -59,10 +69,15 @@ impl ScanState {
         self.started = true;
         let index = IvfIndex::open(&self.rel, self.opclass);
         let dims = index.meta.dims as usize;
-        let query = self.query.get_or_insert_with(|| vec![0.0; dims]);
-        if query.len() != dims {
-            crate::fmgr::raise(vectors::VectorError::dim_mismatch(type_name(self.opclass), dims, query.len()));
+        if self.query.is_some() && self.query_dims != dims {
+            crate::fmgr::raise(vectors::VectorError::dim_mismatch(type_name(self.opclass), dims, self.query_dims));
         }
+        if self.opclass.kind == ElemKind::Multi {
+            self.batch = maxsim_candidates(&self.rel, &index, self.query.as_deref().unwrap_or_default());
+            self.index = Some(index);
+            return;
+        }
+        let query = self.query.get_or_insert_with(|| vec![0.0; dims]);
         self.query_norm = f64::from(distance::norm_squared(query)).sqrt();
         self.order = index.lists_by_distance(query);
         self.index = Some(index);
@@ -116,6 +131,48 @@ impl ScanState {
     }
 }
 
+/// The rows a MaxSim query re-ranks: the `ember.maxsim_candidates` best
+/// estimates from the hits of each query token in its nearest lists, as
+/// batch entries (farthest first) whose distance bound is −∞.
+fn maxsim_candidates(rel: &PgRelation, index: &IvfIndex, query: &[f32]) -> Vec<Scored> {
+    let dims = index.meta.dims as usize;
+    // No query tokens (or a NULL query): every row scores the same; one
+    // zero token still gathers rows for the LIMIT.
+    let zero = vec![0.0; dims];
+    let tokens: Vec<&[f32]> = if query.is_empty() { vec![&zero] } else { query.chunks_exact(dims).collect() };
+    let probes = gucs::IVF_PROBES.get().max(1) as usize;
+    // The query tokens probing each list, so each list is read once.
+    let mut probing: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (i, token) in tokens.iter().enumerate() {
+        for &list in index.lists_by_distance(token).iter().take(probes) {
+            probing.entry(list).or_default().push(i);
+        }
+    }
+    let mut hits = ivf::MaxSimHits::new(tokens.len());
+    let mut decoded = Vec::new();
+    let words = index.meta.entry_words as usize;
+    for (&list, probing_tokens) in &probing {
+        let scored = ivf::scan_list(rel, index.lists[list].head_blk, words, |heap, stored| {
+            let Some(value) = index.metric.value_of(stored, &mut decoded) else {
+                return;
+            };
+            for &i in probing_tokens {
+                hits.record(heap, i, distance::dot(tokens[i], value));
+            }
+        });
+        scored.unwrap_or_else(|e| raise_ivf(rel, e));
+    }
+    let candidates = gucs::MAXSIM_CANDIDATES.get().max(1) as usize;
+    let mut batch: Vec<Scored> = hits
+        .ranked()
+        .into_iter()
+        .take(candidates)
+        .map(|(tid, _)| (f64::NEG_INFINITY, tid, Some(f64::NEG_INFINITY)))
+        .collect();
+    batch.reverse();
+    batch
+}
+
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32, norderbys: i32) -> pg_sys::IndexScanDesc {
     // SAFETY: index is open for the scan's duration; RelationGetIndexScan
@@ -126,6 +183,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
             rel: PgRelation::main(index),
             opclass: opclass_of(index),
             query: None,
+            query_dims: 0,
             null_query: true,
             query_norm: 0.0,
             index: None,
@@ -172,7 +230,7 @@ pub unsafe extern "C-unwind" fn amrescan(
             let key = &*orderbys;
             if key.sk_flags & pg_sys::SK_ISNULL as i32 == 0 {
                 let mut words = Vec::new();
-                datum_words(s.opclass, key.sk_argument, &mut words);
+                s.query_dims = datum_words(s.opclass, key.sk_argument, &mut words);
                 s.query = Some(words);
                 s.null_query = false;
             }

@@ -8,7 +8,6 @@ use pgrx::{ereport, PgSqlErrorCode};
 use super::super::hnsw::verify::{check_heap, heap_rows_query, heap_tids, resolve_hot_chains};
 use super::super::index_corrupted;
 use super::super::opclass::opclass_of;
-use super::super::words::Metric;
 use crate::fmgr::arg;
 use crate::pg_v1;
 use crate::storage::PgRelation;
@@ -29,7 +28,7 @@ pg_v1!(
             let opclass = opclass_of(index);
             // Rows first: every row visible to this earlier snapshot was in
             // the index before it committed.
-            let rows = heap_rows_query(index, opclass.metric == Metric::Cosine).map(|q| heap_tids(&q));
+            let rows = heap_rows_query(index, opclass.left_out_when_zero()).map(|q| heap_tids(&q));
             let rel = PgRelation::main(index);
             let report = ivf::verify(&rel).unwrap_or_else(|e| index_corrupted(index, e));
             if let Some(rows) = rows {
