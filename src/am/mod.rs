@@ -2,6 +2,7 @@
 //! values as words, heap TIDs, opening the graph, and scan state owned by a
 //! memory context.
 
+pub mod glue;
 pub mod hnsw;
 pub mod ivf;
 pub mod offload;

@@ -10,11 +10,11 @@
 
 use pgrx::pg_sys;
 
+use super::super::glue::start_cost_estimate;
+
 use super::options;
 use crate::gucs;
 
-/// `disable_cost`: the planner's "never, unless there is no other way".
-const DISABLE_COST: f64 = 1.0e10;
 
 /// Elements an index scan visits, for `tuples` elements and `m`.
 pub fn visited_elements(tuples: f64, m: f64, ef_search: f64) -> f64 {
@@ -36,12 +36,7 @@ pub unsafe extern "C-unwind" fn amcostestimate(
 ) {
     // SAFETY: the planner passes a valid path and out-pointers.
     unsafe {
-        *selectivity = 1.0;
-        *correlation = 0.0;
-        if (*path).indexorderbys.is_null() {
-            *startup = DISABLE_COST;
-            *total = DISABLE_COST;
-            *pages = 0.0;
+        if !start_cost_estimate(path, startup, total, selectivity, correlation, pages) {
             return;
         }
         let info = &*(*path).indexinfo;

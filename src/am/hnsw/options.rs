@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use pgrx::pg_sys;
+
+use super::super::glue;
 use pgrx::{ereport, PgSqlErrorCode};
 
 /// Default and range of `m` (neighbours per element above layer 0).
@@ -53,17 +55,7 @@ pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: b
     ];
     // SAFETY: the table describes HnswOptions' int fields; build_reloptions
     // returns a palloc'd HnswOptions or NULL when there are no options.
-    unsafe {
-        pg_sys::build_reloptions(
-            reloptions,
-            validate,
-            KIND.load(Ordering::Relaxed),
-            size_of::<HnswOptions>(),
-            table.as_ptr(),
-            table.len() as i32,
-        )
-        .cast()
-    }
+    unsafe { glue::build_reloptions::<HnswOptions>(reloptions, validate, KIND.load(Ordering::Relaxed), &table) }
 }
 
 /// The index's options (defaults when none were given), checked together.
@@ -72,14 +64,7 @@ pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: b
 /// `index` is an open ember_hnsw index.
 pub unsafe fn of(index: pg_sys::Relation) -> HnswOptions {
     // SAFETY: rd_options is NULL or what amoptions returned.
-    let opts = unsafe {
-        let p = (*index).rd_options.cast::<HnswOptions>();
-        if p.is_null() {
-            HnswOptions { vl_len_: 0, m: M.0, ef_construction: EF_CONSTRUCTION.0 }
-        } else {
-            *p
-        }
-    };
+    let opts = unsafe { glue::options_or(index, HnswOptions { vl_len_: 0, m: M.0, ef_construction: EF_CONSTRUCTION.0 }) };
     if opts.ef_construction < 2 * opts.m {
         ereport!(
             ERROR,

@@ -16,7 +16,8 @@ use hnsw::ondisk::PageGraph;
 use hnsw::{ScanOrder, SearchIter};
 use pgrx::pg_sys;
 
-use super::super::opclass::{datum_words, opclass_of};
+use super::super::glue::{alloc_orderby_outputs, rescan_query};
+use super::super::opclass::opclass_of;
 use super::super::words::{type_name, ElemKind, WordMetric};
 use super::super::{open_graph, set_heap_tid};
 use crate::gucs::{self, IterativeScan};
@@ -133,10 +134,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
             query_norm: 0.0,
             returned: 0,
         };
-        // The lower bounds of an index of codes (GiST allocates these too).
-        let n = norderbys.max(1) as usize;
-        (*scan).xs_orderbyvals = pg_sys::palloc0(n * size_of::<pg_sys::Datum>()).cast();
-        (*scan).xs_orderbynulls = pg_sys::palloc0(n * size_of::<bool>()).cast();
+        alloc_orderby_outputs(scan, norderbys);
         (*scan).opaque = crate::am::owned_by_memory_context(state).cast();
         scan
     }
@@ -163,18 +161,8 @@ pub unsafe extern "C-unwind" fn amrescan(
     unsafe {
         let s = state(scan);
         s.reset();
-        s.query = None;
-        s.query_is_null = true;
-        if norderbys > 0 && !orderbys.is_null() {
-            std::ptr::copy_nonoverlapping(orderbys, (*scan).orderByData, norderbys as usize);
-            let key = &*orderbys;
-            if key.sk_flags & pg_sys::SK_ISNULL as i32 == 0 {
-                let mut words = Vec::new();
-                datum_words(s.opclass, key.sk_argument, &mut words);
-                s.query = Some(words);
-                s.query_is_null = false;
-            }
-        }
+        s.query = rescan_query(scan, s.opclass, orderbys, norderbys).map(|(words, _)| words);
+        s.query_is_null = s.query.is_none();
     }
 }
 

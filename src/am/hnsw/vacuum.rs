@@ -3,23 +3,13 @@
 //! scans never return them.
 
 use hnsw::ondisk;
-use pgrx::check_for_interrupts;
 use pgrx::pg_sys;
 use pagestore::RelationRead as _;
 
 use super::super::opclass::opclass_of;
-use super::super::{ondisk_or_raise, set_heap_tid, stored_metric};
+use super::super::glue::{dead_tuple_test, stats_or_new};
+use super::super::{ondisk_or_raise, stored_metric};
 use crate::storage::PgRelation;
-
-/// The stats to fill: the one VACUUM passed, or a new zeroed one.
-unsafe fn stats_or_new(stats: *mut pg_sys::IndexBulkDeleteResult) -> *mut pg_sys::IndexBulkDeleteResult {
-    if stats.is_null() {
-        // SAFETY: palloc0 in the vacuum's memory context, as nbtree does.
-        unsafe { pg_sys::palloc0(size_of::<pg_sys::IndexBulkDeleteResult>()).cast() }
-    } else {
-        stats
-    }
-}
 
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn ambulkdelete(
@@ -34,17 +24,7 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
         let index = (*info).index;
         let rel = PgRelation::main(index);
         let metric = stored_metric(&rel, opclass_of(index));
-        let callback = callback.expect("VACUUM passes a callback");
-        let mut calls = 0u64;
-        let is_dead = |tid: ondisk::Tid| {
-            calls += 1;
-            if calls.is_multiple_of(1024) {
-                check_for_interrupts!();
-            }
-            let mut item = pg_sys::ItemPointerData::default();
-            set_heap_tid(&mut item, tid);
-            callback(&mut item, callback_state)
-        };
+        let is_dead = dead_tuple_test(callback, callback_state);
         let result = ondisk_or_raise(index, ondisk::bulk_delete(&rel, &metric, is_dead));
         (*stats).tuples_removed += result.deleted as f64;
         (*stats).num_index_tuples = result.live as f64;

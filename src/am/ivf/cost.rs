@@ -7,13 +7,13 @@
 
 use pgrx::pg_sys;
 
+use super::super::glue::start_cost_estimate;
+
 use super::super::opclass::opclass_of;
 use super::super::words::ElemKind;
 use crate::gucs;
 use crate::storage::PgRelation;
 
-/// `disable_cost`: the planner's "never, unless there is no other way".
-const DISABLE_COST: f64 = 1.0e10;
 /// Query tokens assumed for a MaxSim scan's estimate.
 const QUERY_TOKENS_GUESS: f64 = 32.0;
 
@@ -31,12 +31,7 @@ pub unsafe extern "C-unwind" fn amcostestimate(
     // SAFETY: the planner passes a valid path and out-pointers; it holds a
     // lock on the index already (NoLock is the convention at plan time).
     unsafe {
-        *selectivity = 1.0;
-        *correlation = 0.0;
-        if (*path).indexorderbys.is_null() {
-            *startup = DISABLE_COST;
-            *total = DISABLE_COST;
-            *pages = 0.0;
+        if !start_cost_estimate(path, startup, total, selectivity, correlation, pages) {
             return;
         }
         let info = &*(*path).indexinfo;

@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use pgrx::pg_sys;
 
+use super::super::glue;
+
 /// Default (0: chosen from the row count) and range of `lists`.
 pub const LISTS: (i32, i32, i32) = (0, 0, 32768);
 
@@ -95,17 +97,7 @@ pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: b
     ];
     // SAFETY: the table describes IvfOptions' int fields; build_reloptions
     // returns a palloc'd IvfOptions or NULL when there are no options.
-    unsafe {
-        pg_sys::build_reloptions(
-            reloptions,
-            validate,
-            KIND.load(Ordering::Relaxed),
-            size_of::<IvfOptions>(),
-            table.as_ptr(),
-            table.len() as i32,
-        )
-        .cast()
-    }
+    unsafe { glue::build_reloptions::<IvfOptions>(reloptions, validate, KIND.load(Ordering::Relaxed), &table) }
 }
 
 /// The index's options (defaults when none were given).
@@ -114,12 +106,5 @@ pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: b
 /// `index` is an open ember_ivf index.
 pub unsafe fn of(index: pg_sys::Relation) -> IvfOptions {
     // SAFETY: rd_options is NULL or what amoptions returned.
-    unsafe {
-        let p = (*index).rd_options.cast::<IvfOptions>();
-        if p.is_null() {
-            IvfOptions { vl_len_: 0, lists: LISTS.0, storage: Storage::Sq8 as i32 }
-        } else {
-            *p
-        }
-    }
+    unsafe { glue::options_or(index, IvfOptions { vl_len_: 0, lists: LISTS.0, storage: Storage::Sq8 as i32 }) }
 }

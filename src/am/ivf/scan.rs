@@ -22,7 +22,8 @@
 use ivf::Tid;
 use pgrx::pg_sys;
 
-use super::super::opclass::{datum_words, opclass_of};
+use super::super::glue::{alloc_orderby_outputs, rescan_query};
+use super::super::opclass::opclass_of;
 use super::super::set_heap_tid;
 use super::super::words::{type_name, ElemKind, WordMetric};
 use super::build::raise_ivf;
@@ -194,10 +195,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
             started: false,
         };
         (*scan).opaque = crate::am::owned_by_memory_context(state).cast();
-        // The lower bounds of entries stored as codes (GiST allocates these too).
-        let n = norderbys.max(1) as usize;
-        (*scan).xs_orderbyvals = pg_sys::palloc0(n * size_of::<pg_sys::Datum>()).cast();
-        (*scan).xs_orderbynulls = pg_sys::palloc0(n * size_of::<bool>()).cast();
+        alloc_orderby_outputs(scan, norderbys);
         scan
     }
 }
@@ -223,18 +221,12 @@ pub unsafe extern "C-unwind" fn amrescan(
     unsafe {
         let s = state(scan);
         s.reset();
-        s.query = None;
-        s.null_query = true;
-        if norderbys > 0 && !orderbys.is_null() {
-            std::ptr::copy_nonoverlapping(orderbys, (*scan).orderByData, norderbys as usize);
-            let key = &*orderbys;
-            if key.sk_flags & pg_sys::SK_ISNULL as i32 == 0 {
-                let mut words = Vec::new();
-                s.query_dims = datum_words(s.opclass, key.sk_argument, &mut words);
-                s.query = Some(words);
-                s.null_query = false;
-            }
-        }
+        let query = rescan_query(scan, s.opclass, orderbys, norderbys);
+        s.null_query = query.is_none();
+        (s.query, s.query_dims) = match query {
+            Some((words, dims)) => (Some(words), dims),
+            None => (None, 0),
+        };
     }
 }
 
