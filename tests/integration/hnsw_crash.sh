@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Crash recovery of an ember_hnsw index. A dedicated cluster ("crash", port
-# 54318, fsync on, every generic WAL record checked on replay by
-# wal_consistency_checking) holds 2,000 rows and an index; a client inserts
+# Crash recovery of an ember_hnsw index (with EMBER_AM=ivf, as ivf_crash.sh
+# runs it: of an ember_ivf index of 20 lists of SQ8 codes). A dedicated
+# cluster ("crash", port 54318; for ivf "crash_ivf", port 54321; fsync on,
+# every generic WAL record checked on replay by wal_consistency_checking)
+# holds 2,000 rows and an index; a client inserts
 # rows one transaction at a time and records each id only after its COMMIT
 # returned; a CHECKPOINT happens in the middle; then the postmaster and all
 # its processes are killed with SIGKILL. After crash recovery: every recorded
-# id is in the table and is the top-1 of an index scan for its own vector,
-# ember_hnsw_verify passes, and inserts and searches still work.
+# id is in the table and is the top-1 of an index scan for its own vector
+# (for ivf: reading only the list of the nearest centroid), ember_hnsw_verify
+# (ember_ivf_verify) passes, and inserts and searches still work.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=../../scripts/lib.sh
@@ -14,13 +17,19 @@ source "$here/../../scripts/lib.sh"
 # shellcheck source=hnsw_lib.sh
 source "$here/hnsw_lib.sh"
 
-db=ember_hnsw_crash
+index_am_profile
+case "$AM" in
+    hnsw) cluster=crash port=54318 with="WITH (m = 16, ef_construction = 64)" ;;
+    ivf) cluster=crash_ivf port=54321 with="WITH (lists = 20)" ;;
+esac
+db="ember_${AM}_crash"
+index="t_v_$AM"
 work="$(mktemp -d)"
 inserter=""
 CLUSTER_DIR=""  # set by cluster_start; never one inherited from the caller
 
 # A leftover cluster of an earlier run: stop it and start from scratch.
-old="$(cluster_base crash)"
+old="$(cluster_base "$cluster")"
 if [ -d "$old" ]; then
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$old/data" -w -m immediate stop >/dev/null 2>&1 || true
     rm -rf "$old"
@@ -42,16 +51,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cluster_start crash 54318 "wal_level = replica" "fsync = on" "wal_consistency_checking = 'generic'"
+cluster_start "$cluster" "$port" "wal_level = replica" "fsync = on" "wal_consistency_checking = 'generic'"
 echo "crash cluster: $CLUSTER_DIR, port $PGPORT, fsync on, wal_consistency_checking = generic"
 
 hnsw_fresh_db "$db"
-q -d "$db" <<'SQL'
+q -d "$db" <<SQL
 CREATE TABLE t (id int PRIMARY KEY, v embedding(32));
 INSERT INTO t SELECT i, hnsw_vec(i) FROM generate_series(1, 2000) i;
-CREATE INDEX t_v_hnsw ON t USING ember_hnsw (v embedding_l2_ops) WITH (m = 16, ef_construction = 64);
+CREATE INDEX $index ON t USING $AM_NAME (v embedding_l2_ops) $with;
 SQL
-ok "2,000 rows and an ember_hnsw index t_v_hnsw"
+ok "2,000 rows and an $AM_NAME index $index"
 
 # The inserter: one autocommit INSERT per id, and `\echo id` only once the
 # INSERT (and so its COMMIT, synchronous with fsync on) has returned.
@@ -113,27 +122,27 @@ ok "crash recovery: $(grep -o 'redo starts at.*' <<<"$recovery_log" | head -1); 
 # so is every other row (the initial 2,000, and any commit the client did not
 # hear about).
 q -d "$db" -c "CREATE TABLE committed (id int PRIMARY KEY)" -c "\\copy committed FROM '$work/committed.txt'"
-hnsw_self_lookup "$db" t t_v_hnsw "SELECT id FROM committed"
-hnsw_self_lookup "$db" t t_v_hnsw "SELECT id FROM t"
+hnsw_self_lookup "$db" t "$index" "SELECT id FROM committed" "$AM_LOOKUP"
+hnsw_self_lookup "$db" t "$index" "SELECT id FROM t" "$AM_LOOKUP"
 
 # The insert cut short by the crash may have left an element whose heap
 # tuple never committed: before VACUUM there may be more elements than rows.
 rows=$(qv -d "$db" -c "SELECT count(*) FROM t")
-n=$(hnsw_verify "$db" t_v_hnsw)
-[ "$n" -ge "$rows" ] || fail "ember_hnsw_verify('t_v_hnsw') counts $n live elements after recovery, fewer than the $rows rows"
-ok "ember_hnsw_verify passes after recovery: $n elements for $rows rows"
+n=$(hnsw_verify "$db" "$index")
+[ "$n" -ge "$rows" ] || fail "${AM_NAME}_verify('$index') counts $n live elements after recovery, fewer than the $rows rows"
+ok "${AM_NAME}_verify passes after recovery: $n elements for $rows rows"
 q -d "$db" -c "VACUUM t"
-hnsw_check_verify "$db" t_v_hnsw t
+hnsw_check_verify "$db" "$index" t
 
 # Inserts and searches still work after recovery.
 q -d "$db" -c "INSERT INTO t SELECT i, hnsw_vec(i) FROM generate_series(300001, 300200) i"
 for i in $(seq 300201 300220); do q -d "$db" -c "INSERT INTO t VALUES ($i, hnsw_vec($i))"; done
-hnsw_self_lookup "$db" t t_v_hnsw "SELECT id FROM t WHERE id > 300000"
-hnsw_expect_index "$db" t_v_hnsw "$HNSW_FORCE" "SELECT id FROM t ORDER BY v <-> hnsw_vec(1000001) LIMIT 10"
+hnsw_self_lookup "$db" t "$index" "SELECT id FROM t WHERE id > 300000" "$AM_LOOKUP"
+hnsw_expect_index "$db" "$index" "$HNSW_FORCE" "SELECT id FROM t ORDER BY v <-> hnsw_vec(1000001) LIMIT 10"
 got=$(qv -d "$db" -c "$HNSW_FORCE" -c "SELECT count(*) FROM (SELECT id FROM t ORDER BY v <-> hnsw_vec(1000001) LIMIT 10) s")
 [ "$got" = 10 ] || fail "a search after recovery returned $got rows, expected 10"
-hnsw_check_verify "$db" t_v_hnsw t
+hnsw_check_verify "$db" "$index" t
 ok "220 inserts and searches after recovery"
 
 cluster_stop
-echo "crash recovery of ember_hnsw: $committed committed inserts survived a SIGKILL of the server"
+echo "crash recovery of $AM_NAME: $committed committed inserts survived a SIGKILL of the server"

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2030,SC2031 # on_standby changes PGHOST/PGPORT in a subshell on purpose
-# An ember_hnsw index on a streaming replica. A dedicated primary ("primary",
-# port 54319, wal_consistency_checking = generic, so the standby checks every
-# generic WAL record it replays) holds 5,000 rows and an index; a standby
-# (port 54320) is made with pg_basebackup -R; then the primary inserts 1,000
-# rows, deletes 500 and VACUUMs. Once the standby has replayed everything:
-# the top-10 of 20 queries (and a 50-row iterative scan) by index scan on
-# the standby equal the primary's, and ember_hnsw_verify passes on both.
+# An ember_hnsw index on a streaming replica (with EMBER_AM=ivf, as
+# ivf_replica.sh runs it: an ember_ivf index of 50 lists of SQ8 codes). A
+# dedicated primary ("primary", port 54319; for ivf "primary_ivf", 54322;
+# wal_consistency_checking = generic, so the standby checks every generic WAL
+# record it replays) holds 5,000 rows and an index; a standby (port 54320;
+# for ivf 54323) is made with pg_basebackup -R; then the primary inserts
+# 1,000 rows, deletes 500 and VACUUMs, then (ivf) inserts the values of 300
+# deleted rows again, into the room VACUUM freed (the index does not grow).
+# Once the standby has replayed everything: the top-10 of 20 queries (and a
+# 50-row iterative scan; for ivf a 200-row one from one probe on) by index
+# scan on the standby equal the primary's, and ember_hnsw_verify
+# (ember_ivf_verify) passes on both.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=../../scripts/lib.sh
@@ -14,11 +19,28 @@ source "$here/../../scripts/lib.sh"
 # shellcheck source=hnsw_lib.sh
 source "$here/hnsw_lib.sh"
 
-db=ember_hnsw_repl
+index_am_profile
+case "$AM" in
+    hnsw)
+        primary=primary primary_port=54319 standby=standby standby_port=54320
+        with="WITH (m = 16, ef_construction = 64)"
+        top10="$HNSW_FORCE SET ember.hnsw_ef_search = 40; SET ember.iterative_scan = off;"
+        deep_what="top-50 by an iterative scan (ef_search 20, relaxed_order)" deep_k=50
+        deep="$HNSW_FORCE SET ember.hnsw_ef_search = 20; SET ember.iterative_scan = relaxed_order;"
+        refill=0 ;;
+    ivf)
+        primary=primary_ivf primary_port=54322 standby=standby_ivf standby_port=54323
+        with="WITH (lists = 50)"
+        top10="$HNSW_FORCE SET ember.ivf_probes = 10; SET ember.iterative_scan = off;"
+        deep_what="top-200 by an iterative scan (1 probe at a time, relaxed_order)" deep_k=200
+        deep="$HNSW_FORCE SET ember.ivf_probes = 1; SET ember.iterative_scan = relaxed_order;"
+        refill=300 ;;
+esac
+db="ember_${AM}_repl"
+index="t_v_$AM"
 CLUSTER_DIR=""  # set by cluster_start; never one inherited from the caller
-standby_port=54320
-primary_dir="$(cluster_base primary)"
-standby_dir="$(cluster_base standby)"
+primary_dir="$(cluster_base "$primary")"
+standby_dir="$(cluster_base "$standby")"
 
 # Leftovers of an earlier run: stop them and start from scratch.
 for d in "$standby_dir" "$primary_dir"; do
@@ -46,18 +68,18 @@ trap cleanup EXIT
 # on_standby COMMAND...: runs COMMAND (a helper or psql) against the standby.
 on_standby() { ( export PGHOST="$standby_dir/sock" PGPORT="$standby_port"; "$@" ); }
 
-cluster_start primary 54319 "wal_level = replica" "max_wal_senders = 4" "hot_standby = on" \
+cluster_start "$primary" "$primary_port" "wal_level = replica" "max_wal_senders = 4" "hot_standby = on" \
     "wal_consistency_checking = 'generic'"
 [ "$CLUSTER_DIR" = "$primary_dir" ] || fail "cluster_start put the primary in $CLUSTER_DIR, expected $primary_dir"
 echo "primary: $CLUSTER_DIR, port $PGPORT"
 
 hnsw_fresh_db "$db"
-q -d "$db" <<'SQL'
+q -d "$db" <<SQL
 CREATE TABLE t (id int PRIMARY KEY, v embedding(32));
 INSERT INTO t SELECT i, hnsw_vec(i) FROM generate_series(1, 5000) i;
-CREATE INDEX t_v_hnsw ON t USING ember_hnsw (v embedding_l2_ops) WITH (m = 16, ef_construction = 64);
+CREATE INDEX $index ON t USING $AM_NAME (v embedding_l2_ops) $with;
 SQL
-ok "primary: 5,000 rows and an ember_hnsw index t_v_hnsw"
+ok "primary: 5,000 rows and an $AM_NAME index $index"
 
 # The standby: a base backup with its own port and socket directory (its
 # postgresql.conf, copied from the primary, includes the primary's
@@ -66,7 +88,7 @@ mkdir -p "$standby_dir/sock"
 chown -R postgres:postgres "$standby_dir"
 chmod 700 "$standby_dir"
 runuser -u postgres -- "$PG_BIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U postgres -D "$standby_dir/data" \
-    -R -X stream -c fast -C -S ember_hnsw_standby
+    -R -X stream -c fast -C -S "ember_${AM}_standby"
 cat > "$standby_dir/ember.conf" <<EOF
 port = $standby_port
 unix_socket_directories = '$standby_dir/sock'
@@ -90,8 +112,22 @@ done
 deleted=$(qv -d "$db" -c "WITH d AS (DELETE FROM t WHERE id % 12 = 0 RETURNING id) SELECT count(*) FROM d")
 [ "$deleted" = 500 ] || fail "deleted $deleted rows, expected 500"
 q -d "$db" -c "VACUUM t"
+# ember_ivf: inserts after VACUUM go into the room it freed in the lists.
+# The values of 300 deleted rows (new ids 12 i + 100001, no multiple of 12,
+# which compare() takes for deleted) go to the lists they were deleted from,
+# so the index does not grow.
+if [ "$refill" -gt 0 ]; then
+    size=$(qv -d "$db" -c "SELECT pg_relation_size('$index')")
+    for b in $(seq 0 $((refill / 100 - 1))); do
+        q -d "$db" -c "INSERT INTO t SELECT 12 * i + 100001, hnsw_vec(12 * i) FROM generate_series($((b * 100 + 1)), $((b * 100 + 100))) i"
+    done
+    after=$(qv -d "$db" -c "SELECT pg_relation_size('$index')")
+    [ "$after" = "$size" ] ||
+        fail "$index grew from $size to $after bytes when the values of $refill deleted rows were inserted again after VACUUM"
+fi
+rows=$((5500 + refill))
 lsn=$(qv -d "$db" -c "SELECT pg_current_wal_lsn()")
-ok "primary: 1,000 rows inserted, 500 deleted, VACUUM done, WAL at $lsn"
+ok "primary: $((1000 + refill)) rows inserted, 500 deleted, VACUUM done, WAL at $lsn"
 
 # Wait (up to 5 minutes) until the standby has replayed up to $lsn.
 replayed=""
@@ -111,8 +147,8 @@ ok "standby replayed up to $lsn, no inconsistent page"
 on_primary() { "$@"; }
 for side in primary standby; do
     n=$("on_$side" qv -d "$db" -c "SELECT count(*) FROM t")
-    [ "$n" = 5500 ] || fail "$side: t has $n rows, expected 5500"
-    "on_$side" hnsw_expect_index "$db" t_v_hnsw "$HNSW_FORCE" \
+    [ "$n" = "$rows" ] || fail "$side: t has $n rows, expected $rows"
+    "on_$side" hnsw_expect_index "$db" "$index" "$HNSW_FORCE" \
         "$(hnsw_queries 1000001 1000020) SELECT k, ARRAY(SELECT id FROM t ORDER BY v <-> q LIMIT 10) FROM qs"
 done
 
@@ -135,13 +171,12 @@ compare() { # compare WHAT SETTINGS K
     fi
     ok "$1: the standby returns the primary's ids, in the same order, for 20 queries"
 }
-compare "top-10 by index scan" "$HNSW_FORCE SET ember.hnsw_ef_search = 40; SET ember.iterative_scan = off;" 10
-compare "top-50 by an iterative scan (ef_search 20, relaxed_order)" \
-    "$HNSW_FORCE SET ember.hnsw_ef_search = 20; SET ember.iterative_scan = relaxed_order;" 50
+compare "top-10 by index scan" "$top10" 10
+compare "$deep_what" "$deep" "$deep_k"
 
-hnsw_check_verify "$db" t_v_hnsw t
-on_standby hnsw_check_verify "$db" t_v_hnsw t
+hnsw_check_verify "$db" "$index" t
+on_standby hnsw_check_verify "$db" "$index" t
 [ "$(on_standby qv -d "$db" -c "SELECT pg_is_in_recovery()")" = t ] || fail "the standby left recovery"
-ok "ember_hnsw_verify passes on the primary and, read-only, on the standby"
+ok "${AM_NAME}_verify passes on the primary and, read-only, on the standby"
 
-echo "ember_hnsw on a streaming replica: identical search results after inserts, deletes and VACUUM"
+echo "$AM_NAME on a streaming replica: identical search results after inserts, deletes and VACUUM"
