@@ -126,14 +126,19 @@ impl WordMetric {
         }
     }
 
-    /// The vector a stored element holds: itself, or its code decoded
-    /// into `decoded` (`None` for a malformed code).
-    pub fn value_of<'w>(self, stored: &'w [f32], decoded: &'w mut Vec<f32>) -> Option<&'w [f32]> {
-        if !self.sq8 {
-            return Some(stored);
+    /// The dot product of a full query vector with a stored element (its
+    /// decoded value, for a code); NaN when their lengths differ.
+    pub fn stored_dot(self, query: &[f32], stored: &[f32]) -> f32 {
+        if self.sq8 {
+            return match Sq8::view(stored) {
+                Some(code) if code.dims == query.len() => code.dot(query),
+                _ => f32::NAN,
+            };
         }
-        Sq8::view(stored)?.decode_into(decoded);
-        Some(decoded)
+        if query.len() != stored.len() {
+            return f32::NAN;
+        }
+        distance::dot(query, stored)
     }
 
     /// A lower bound, in the SQL operator's units, of the distance from
@@ -251,25 +256,30 @@ fn coded_distance(metric: Metric, a: &[f32], b: &[f32], full_query: bool) -> f32
     let Some(code_b) = Sq8::view(b) else {
         return f32::NAN;
     };
-    DECODED.with_borrow_mut(|(xa, xb)| {
-        code_b.decode_into(xb);
-        let (a, norm_a) = if a.len() == b.len() && !full_query {
-            let Some(code_a) = Sq8::view(a) else {
-                return f32::NAN;
-            };
-            code_a.decode_into(xa);
-            (&xa[..], code_a.norm)
-        } else {
-            (a, distance::norm_squared(a).sqrt())
-        };
-        if a.len() != xb.len() {
+    if full_query || a.len() != b.len() {
+        // A full vector: the fused kernels, no decoding.
+        if a.len() != code_b.dims {
             return f32::NAN;
         }
+        return match metric {
+            Metric::L2 => code_b.l2_squared(a),
+            Metric::InnerProduct => -code_b.dot(a),
+            Metric::Cosine => 1.0 - code_b.dot(a) / (distance::norm_squared(a).sqrt() * code_b.norm),
+            Metric::L1 => code_b.l1(a),
+        };
+    }
+    // Both codes (graph building and repair): decoded on both sides.
+    let Some(code_a) = Sq8::view(a).filter(|c| c.dims == code_b.dims) else {
+        return f32::NAN;
+    };
+    DECODED.with_borrow_mut(|(xa, xb)| {
+        code_a.decode_into(xa);
+        code_b.decode_into(xb);
         match metric {
-            Metric::L2 => distance::l2_squared(a, xb),
-            Metric::InnerProduct => -distance::dot(a, xb),
-            Metric::Cosine => 1.0 - distance::dot(a, xb) / (norm_a * code_b.norm),
-            Metric::L1 => distance::l1(a, xb),
+            Metric::L2 => distance::l2_squared(xa, xb),
+            Metric::InnerProduct => -distance::dot(xa, xb),
+            Metric::Cosine => 1.0 - distance::dot(xa, xb) / (code_a.norm * code_b.norm),
+            Metric::L1 => distance::l1(xa, xb),
         }
     })
 }

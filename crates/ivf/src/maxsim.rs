@@ -13,14 +13,45 @@
 //! MaxSim, so the estimate only has to put the true top rows among them.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::Tid;
+
+/// A multiplicative hash for TIDs (a query records a hit per scanned entry
+/// and probing token; SipHash's strength against crafted keys buys nothing
+/// for block/offset pairs).
+#[derive(Default)]
+struct TidHasher(u64);
+
+impl Hasher for TidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
 
 /// The hits of one query, per row and query token.
 #[derive(Debug, Clone)]
 pub struct MaxSimHits {
     query_tokens: usize,
-    slots: HashMap<Tid, usize>,
+    slots: HashMap<Tid, usize, BuildHasherDefault<TidHasher>>,
     rows: Vec<Tid>,
     /// `best[slot * query_tokens + i]`: the best similarity of query token
     /// `i` with a token of row `rows[slot]` (−∞: none found).
@@ -30,7 +61,7 @@ pub struct MaxSimHits {
 impl MaxSimHits {
     /// No hits yet, for a query of `query_tokens` tokens.
     pub fn new(query_tokens: usize) -> Self {
-        Self { query_tokens, slots: HashMap::new(), rows: Vec::new(), best: Vec::new() }
+        Self { query_tokens, slots: HashMap::default(), rows: Vec::new(), best: Vec::new() }
     }
 
     /// Rows hit so far.

@@ -45,8 +45,18 @@ pub(crate) fn special_of(page: &Page, blk: u32, kind: u16) -> Result<Special, Iv
 
 /// Fails unless `blk` is a block of the relation.
 pub(crate) fn check_block<R: RelationRead>(rel: &R, blk: u32) -> Result<(), IvfError> {
-    if blk >= rel.nblocks() {
-        return Err(IvfError::Corrupted(format!("block {blk} past the end")));
+    check_block_cached(rel, blk, &mut 0)
+}
+
+/// [`check_block`] with the relation's size remembered in `known` (asking
+/// the storage manager is a system call): it is asked again only when
+/// `blk` is past the remembered size, as after a concurrent extension.
+pub(crate) fn check_block_cached<R: RelationRead>(rel: &R, blk: u32, known: &mut u32) -> Result<(), IvfError> {
+    if blk >= *known {
+        *known = rel.nblocks();
+        if blk >= *known {
+            return Err(IvfError::Corrupted(format!("block {blk} past the end")));
+        }
     }
     Ok(())
 }
@@ -100,10 +110,12 @@ pub fn scan_list<R: RelationRead>(
     let mut blk = head_blk;
     let mut scratch = Vec::new();
     let mut pages = 0;
+    let mut known = 0;
     while blk != NO_BLOCK {
-        blk = scan_page(rel, blk, entry_words, &mut scratch, &mut f)?;
+        check_block_cached(rel, blk, &mut known)?;
+        blk = read_page(rel, blk, entry_words, &mut scratch, &mut f)?;
         pages += 1;
-        if pages > rel.nblocks() as usize {
+        if pages > known as usize && pages > rel.nblocks() as usize {
             return Err(corrupt(head_blk, "list pages form a cycle"));
         }
     }
@@ -119,6 +131,17 @@ pub(crate) fn scan_page<R: RelationRead>(
     f: &mut impl FnMut(Tid, &[f32]),
 ) -> Result<u32, IvfError> {
     check_block(rel, blk)?;
+    read_page(rel, blk, entry_words, scratch, f)
+}
+
+/// [`scan_page`] of a block known to exist.
+fn read_page<R: RelationRead>(
+    rel: &R,
+    blk: u32,
+    entry_words: usize,
+    scratch: &mut Vec<f32>,
+    f: &mut impl FnMut(Tid, &[f32]),
+) -> Result<u32, IvfError> {
     let guard = rel.read(blk);
     let special = special_of(&guard, blk, Special::LIST)?;
     for off in 1..=page::max_offset(&guard) {

@@ -5,4 +5,5 @@
 //!   lower bound of the exact distance (so an index can hand Postgres a
 //!   lower bound and let the executor re-rank on the exact value).
 
+mod fused;
 pub mod sq8;

@@ -113,6 +113,21 @@ impl<'a> Sq8<'a> {
         })
     }
 
+    /// `q·x̂`, computed without decoding (`q` has `dims` elements).
+    pub fn dot(&self, q: &[f32]) -> f32 {
+        crate::fused::dot(q, self.bytes, self.lo, self.step)
+    }
+
+    /// `‖q − x̂‖₂²`, computed without decoding.
+    pub fn l2_squared(&self, q: &[f32]) -> f32 {
+        crate::fused::l2(q, self.bytes, self.lo, self.step)
+    }
+
+    /// `‖q − x̂‖₁`, computed without decoding.
+    pub fn l1(&self, q: &[f32]) -> f32 {
+        crate::fused::l1(q, self.bytes, self.lo, self.step)
+    }
+
     /// The decoded vector `x̂` into `out` (cleared first).
     pub fn decode_into(&self, out: &mut Vec<f32>) {
         out.clear();

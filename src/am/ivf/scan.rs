@@ -19,6 +19,8 @@
 //! to the executor with the lower bound −∞, so it computes their exact
 //! MaxSim and returns them in exact order once the index has no more rows.
 
+use std::collections::BinaryHeap;
+
 use ivf::Tid;
 use pgrx::pg_sys;
 
@@ -35,6 +37,31 @@ use crate::storage::PgRelation;
 /// and the bound to hand the executor when the entry is a code.
 type Scored = (f64, Tid, Option<f64>);
 
+/// A [`Scored`] entry ordered so that a max-heap pops the nearest first
+/// (ties by TID, so scans are deterministic). A heap, not a sorted list: a
+/// query consumes a few dozen of the thousands of entries its lists hold.
+struct Nearest(Scored);
+
+impl Ord for Nearest {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.0 .0.total_cmp(&self.0 .0).then_with(|| other.0 .1.cmp(&self.0 .1))
+    }
+}
+
+impl PartialOrd for Nearest {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Nearest {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Nearest {}
+
 struct ScanState {
     rel: PgRelation,
     opclass: WordMetric,
@@ -50,7 +77,7 @@ struct ScanState {
     order: Vec<usize>,
     probed: usize,
     /// Scored entries of the lists probed so far, farthest first (popped).
-    batch: Vec<Scored>,
+    batch: BinaryHeap<Nearest>,
     /// The last key returned (strict order skips anything before it).
     last_key: f64,
     started: bool,
@@ -94,28 +121,29 @@ impl ScanState {
         let words = index.meta.entry_words as usize;
         let norm = self.query_norm;
         let end = (self.probed + n).min(self.order.len());
+        let mut scored_entries = std::mem::take(&mut self.batch).into_vec();
         for &list in &self.order[self.probed..end] {
             let head = index.lists[list].head_blk;
             let scored = ivf::scan_list(&self.rel, head, words, |heap, stored| {
                 let d = metric.query_distance(query, stored);
                 let d = if d.is_nan() { f32::INFINITY } else { d };
-                self.batch.push(if metric.sq8 {
+                scored_entries.push(Nearest(if metric.sq8 {
                     let bound = metric.lower_bound(d, norm, stored);
                     (bound, heap, Some(bound))
                 } else {
                     (f64::from(d), heap, None)
-                });
+                }));
             });
             scored.unwrap_or_else(|e| raise_ivf(&self.rel, e));
         }
         self.probed = end;
-        self.batch.sort_by(|a, b| b.0.total_cmp(&a.0));
+        self.batch = BinaryHeap::from(scored_entries);
     }
 
     fn next(&mut self) -> Option<Scored> {
         let strict = gucs::ITERATIVE_SCAN.get() == IterativeScan::StrictOrder;
         loop {
-            if let Some(entry) = self.batch.pop() {
+            if let Some(Nearest(entry)) = self.batch.pop() {
                 if strict && entry.0 < self.last_key {
                     continue;
                 }
@@ -134,8 +162,8 @@ impl ScanState {
 
 /// The rows a MaxSim query re-ranks: the `ember.maxsim_candidates` best
 /// estimates from the hits of each query token in its nearest lists, as
-/// batch entries (farthest first) whose distance bound is −∞.
-fn maxsim_candidates(rel: &PgRelation, index: &IvfIndex, query: &[f32]) -> Vec<Scored> {
+/// batch entries whose distance bound is −∞.
+fn maxsim_candidates(rel: &PgRelation, index: &IvfIndex, query: &[f32]) -> BinaryHeap<Nearest> {
     let dims = index.meta.dims as usize;
     // No query tokens (or a NULL query): every row scores the same; one
     // zero token still gathers rows for the LIMIT.
@@ -150,28 +178,21 @@ fn maxsim_candidates(rel: &PgRelation, index: &IvfIndex, query: &[f32]) -> Vec<S
         }
     }
     let mut hits = ivf::MaxSimHits::new(tokens.len());
-    let mut decoded = Vec::new();
     let words = index.meta.entry_words as usize;
     for (&list, probing_tokens) in &probing {
         let scored = ivf::scan_list(rel, index.lists[list].head_blk, words, |heap, stored| {
-            let Some(value) = index.metric.value_of(stored, &mut decoded) else {
-                return;
-            };
             for &i in probing_tokens {
-                hits.record(heap, i, distance::dot(tokens[i], value));
+                hits.record(heap, i, index.metric.stored_dot(tokens[i], stored));
             }
         });
         scored.unwrap_or_else(|e| raise_ivf(rel, e));
     }
     let candidates = gucs::MAXSIM_CANDIDATES.get().max(1) as usize;
-    let mut batch: Vec<Scored> = hits
-        .ranked()
+    hits.ranked()
         .into_iter()
         .take(candidates)
-        .map(|(tid, _)| (f64::NEG_INFINITY, tid, Some(f64::NEG_INFINITY)))
-        .collect();
-    batch.reverse();
-    batch
+        .map(|(tid, _)| Nearest((f64::NEG_INFINITY, tid, Some(f64::NEG_INFINITY))))
+        .collect()
 }
 
 #[pgrx::pg_guard]
@@ -190,7 +211,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
             index: None,
             order: Vec::new(),
             probed: 0,
-            batch: Vec::new(),
+            batch: BinaryHeap::new(),
             last_key: f64::NEG_INFINITY,
             started: false,
         };
