@@ -14,11 +14,16 @@ use crate::read::{check_block, corrupt, special_of};
 use crate::tuples::{CentroidTuple, EntryTuple, Special, NO_BLOCK};
 use crate::{IvfError, Tid};
 
+/// Reads the fields of a centroid tuple from a locked centroid page.
+fn centroid_fields(page: &Page, at: Tid) -> Result<CentroidTuple, IvfError> {
+    let bytes = page::item(page, at.off).map_err(|e| corrupt(at.blk, e))?;
+    Ok(CentroidTuple::decode_view(bytes).map_err(|e| corrupt(at.blk, e))?.0)
+}
+
 /// Reads `(head_blk, insert_blk)` from a locked centroid page.
 fn centroid_blocks(page: &Page, at: Tid) -> Result<(u32, u32), IvfError> {
-    let bytes = page::item(page, at.off).map_err(|e| corrupt(at.blk, e))?;
-    let ((_, head, insert), _) = CentroidTuple::decode_view(bytes).map_err(|e| corrupt(at.blk, e))?;
-    Ok((head, insert))
+    let fields = centroid_fields(page, at)?;
+    Ok((fields.head_blk, fields.insert_blk))
 }
 
 fn set_u32(page: &mut Page, at: Tid, offset: usize, value: u32) -> Result<(), IvfError> {
@@ -44,8 +49,10 @@ fn new_page<R: RelationWrite>(rel: &R, entries: &[Vec<u8>], next: &mut usize) ->
 }
 
 /// Appends `(heap TID, words)` entries to the list whose centroid tuple is
-/// at `centroid`.
-pub fn append<R: RelationWrite>(rel: &R, centroid: Tid, entries: &[(Tid, &[f32])]) -> Result<(), IvfError> {
+/// at `centroid`; `radius` is the largest distance of their values from
+/// the centroid. The list's radius grows to it first, so a scan that sees
+/// an entry always sees a radius covering it.
+pub fn append<R: RelationWrite>(rel: &R, centroid: Tid, entries: &[(Tid, &[f32])], radius: f32) -> Result<(), IvfError> {
     let encoded: Vec<Vec<u8>> = entries.iter().map(|(tid, words)| EntryTuple::encode(*tid, words)).collect();
     let mut empty = [0u8; pagestore::BLCKSZ];
     init_page(&mut empty, Special::LIST, NO_BLOCK);
@@ -57,11 +64,15 @@ pub fn append<R: RelationWrite>(rel: &R, centroid: Tid, entries: &[(Tid, &[f32])
         return Ok(());
     }
     check_block(rel, centroid.blk)?;
-    let (head, start) = {
+    let (head, start, known_radius) = {
         let guard = rel.read(centroid.blk);
         special_of(&guard, centroid.blk, Special::CENTROIDS)?;
-        centroid_blocks(&guard, centroid)?
+        let fields = centroid_fields(&guard, centroid)?;
+        (fields.head_blk, fields.insert_blk, fields.radius)
     };
+    if radius > known_radius || radius.is_nan() {
+        grow_radius(rel, centroid, radius)?;
+    }
     let start = if head == NO_BLOCK { start_list(rel, centroid, &encoded, &mut next)? } else { start };
     let mut blk = start;
     while next < encoded.len() {
@@ -104,6 +115,17 @@ fn start_list<R: RelationWrite>(rel: &R, centroid: Tid, entries: &[Vec<u8>], nex
     set_u32(&mut guard, centroid, CentroidTuple::HEAD_AT, first)?;
     set_u32(&mut guard, centroid, CentroidTuple::INSERT_AT, first)?;
     Ok(first)
+}
+
+/// Raises a list's radius to at least `radius` (an infinite one for NaN).
+fn grow_radius<R: RelationWrite>(rel: &R, centroid: Tid, radius: f32) -> Result<(), IvfError> {
+    let radius = if radius.is_nan() { f32::INFINITY } else { radius };
+    let mut guard = rel.write(centroid.blk);
+    if centroid_fields(&guard, centroid)?.radius < radius {
+        let bytes = page::item_mut(&mut guard, centroid.off).map_err(|e| corrupt(centroid.blk, e))?;
+        bytes[CentroidTuple::RADIUS_AT..CentroidTuple::RADIUS_AT + 4].copy_from_slice(&radius.to_le_bytes());
+    }
+    Ok(())
 }
 
 /// Sets a list's `insert_blk` (vacuum, after freeing room).

@@ -51,6 +51,7 @@ pub fn create<R: RelationWrite>(rel: &R, mut meta: Meta, centroids: &[f32]) -> R
             list: list as u32,
             head_blk: NO_BLOCK,
             insert_blk: NO_BLOCK,
+            radius: 0.0,
             centroid: centroid.to_vec(),
         }
         .encode();

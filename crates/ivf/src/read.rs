@@ -17,7 +17,7 @@ pub fn read_meta<R: RelationRead>(rel: &R) -> Result<Meta, IvfError> {
 }
 
 /// A list as its centroid tuple describes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Centroid {
     /// Where the centroid tuple is (appends and vacuum update it).
     pub tid: Tid,
@@ -27,6 +27,8 @@ pub struct Centroid {
     pub head_blk: u32,
     /// Where appends start (`u32::MAX`: empty).
     pub insert_blk: u32,
+    /// The list's radius (see [`CentroidTuple::radius`]).
+    pub radius: f32,
 }
 
 pub(crate) fn corrupt(blk: u32, what: impl std::fmt::Display) -> IvfError {
@@ -82,12 +84,13 @@ pub fn read_centroids<R: RelationRead>(
         let special = special_of(&guard, blk, Special::CENTROIDS)?;
         for off in 1..=page::max_offset(&guard) {
             let bytes = page::item(&guard, off).map_err(|e| corrupt(blk, e))?;
-            let ((list, head_blk, insert_blk), raw) = CentroidTuple::decode_view(bytes).map_err(|e| corrupt(blk, e))?;
-            if list != seen || raw.len() != 4 * meta.dims as usize {
+            let (fields, raw) = CentroidTuple::decode_view(bytes).map_err(|e| corrupt(blk, e))?;
+            let CentroidTuple { list, head_blk, insert_blk, radius, .. } = fields;
+            if list != seen || raw.len() != 4 * meta.dims as usize || radius.is_nan() || radius < 0.0 {
                 return Err(corrupt(blk, format!("centroid tuple {off} does not follow list {}", seen.wrapping_sub(1))));
             }
             seen += 1;
-            let centroid = Centroid { tid: Tid { blk, off }, list, head_blk, insert_blk };
+            let centroid = Centroid { tid: Tid { blk, off }, list, head_blk, insert_blk, radius };
             hnsw::ondisk::with_f32s(raw, &mut scratch, |v| f(centroid, v));
         }
         blk = special.next_blk;

@@ -7,7 +7,7 @@ use crate::Tid;
 /// Metapage magic number ("EMIV").
 pub const MAGIC: u32 = 0x454D_4956;
 /// On-disk format version; bump on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// First field of every page's special space.
 pub const PAGE_ID: u16 = 0xEB02;
 
@@ -108,8 +108,8 @@ impl Meta {
     }
 }
 
-/// One list: its centroid, first page and append page. Fixed size, so
-/// appends and vacuum update the block numbers in place.
+/// One list: its centroid, first page, append page and radius. Fixed size,
+/// so appends and vacuum update the fields in place.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CentroidTuple {
     /// The list's number (0-based, in centroid order).
@@ -118,17 +118,23 @@ pub struct CentroidTuple {
     pub head_blk: u32,
     /// Where appends start looking for room (`u32::MAX`: empty list).
     pub insert_blk: u32,
+    /// At least the distance from the centroid of every value ever added
+    /// to the list, in the glue's units (it only grows): with it a scan
+    /// bounds the distance to anything in a list it has not read.
+    pub radius: f32,
     /// The centroid.
     pub centroid: Vec<f32>,
 }
 
 impl CentroidTuple {
     /// Bytes before the centroid (its floats are then 4-byte aligned).
-    pub const HEADER_LEN: usize = 12;
+    pub const HEADER_LEN: usize = 16;
     /// Byte offset of `head_blk`.
     pub(crate) const HEAD_AT: usize = 4;
     /// Byte offset of `insert_blk`.
     pub(crate) const INSERT_AT: usize = 8;
+    /// Byte offset of `radius`.
+    pub(crate) const RADIUS_AT: usize = 12;
 
     /// Encoded size for `dims` dimensions.
     pub fn encoded_len(dims: usize) -> usize {
@@ -138,17 +144,17 @@ impl CentroidTuple {
     /// Encodes the tuple.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = ByteWriter::with_capacity(Self::encoded_len(self.centroid.len()));
-        w.u32(self.list).u32(self.head_blk).u32(self.insert_blk);
+        w.u32(self.list).u32(self.head_blk).u32(self.insert_blk).f32(self.radius);
         for &x in &self.centroid {
             w.f32(x);
         }
         w.into_bytes()
     }
 
-    /// `(list, head_blk, insert_blk)` and the raw centroid bytes.
-    pub fn decode_view(bytes: &[u8]) -> Result<((u32, u32, u32), &[u8]), FormatError> {
+    /// The fields (with the centroid left empty) and the raw centroid bytes.
+    pub fn decode_view(bytes: &[u8]) -> Result<(CentroidTuple, &[u8]), FormatError> {
         let mut r = ByteReader::new(bytes);
-        let fields = (r.u32()?, r.u32()?, r.u32()?);
+        let fields = CentroidTuple { list: r.u32()?, head_blk: r.u32()?, insert_blk: r.u32()?, radius: r.f32()?, centroid: Vec::new() };
         let raw = r.raw(r.remaining())?;
         if raw.len() % 4 != 0 {
             return Err(FormatError::Invalid("centroid length"));

@@ -47,7 +47,12 @@ fn entries_of(rel: &MemRelation, c: &Centroid, n: usize) -> Vec<(Tid, Vec<f32>)>
 fn add(rel: &MemRelation, c: &Centroid, ids: std::ops::Range<u32>, n: usize) {
     let owned: Vec<(Tid, Vec<f32>)> = ids.map(|i| (heap(i), words(i, n))).collect();
     let refs: Vec<(Tid, &[f32])> = owned.iter().map(|(t, w)| (*t, w.as_slice())).collect();
-    append(rel, c.tid, &refs).unwrap();
+    append(rel, c.tid, &refs, ids_end_radius(&owned)).unwrap();
+}
+
+/// A radius for test entries: their largest first word.
+fn ids_end_radius(owned: &[(Tid, Vec<f32>)]) -> f32 {
+    owned.iter().map(|(_, w)| w[0]).fold(0.0, f32::max)
 }
 
 #[test]
@@ -124,14 +129,14 @@ fn bad_input_and_format_errors_are_reported() {
     let (rel, lists) = new_index(1, 4);
     assert!(matches!(create(&rel, meta(1, 4), &[0.0; 4]), Err(IvfError::NotEmpty)));
     let huge = vec![0.0; 3000];
-    assert!(matches!(append(&rel, lists[0].tid, &[(heap(1), &huge[..])]), Err(IvfError::TupleTooLarge(_))));
+    assert!(matches!(append(&rel, lists[0].tid, &[(heap(1), &huge[..])], 0.0), Err(IvfError::TupleTooLarge(_))));
     {
         let mut guard = rel.write(0);
         let m = pagestore::page::item_mut(&mut guard, 1).unwrap();
         m[4..8].copy_from_slice(&9u32.to_le_bytes());
     }
     let err = read_meta(&rel).unwrap_err();
-    assert_eq!(err.to_string(), "index format version 9, expected 1: REINDEX");
+    assert_eq!(err.to_string(), "index format version 9, expected 2: REINDEX");
 }
 
 #[test]
@@ -149,4 +154,20 @@ fn verify_reports_a_page_in_two_lists() {
     }
     let err = verify(&rel).unwrap_err();
     assert!(err.to_string().contains("is in list 0 and list 1"), "{err}");
+}
+
+#[test]
+fn list_radii_only_grow_and_nan_makes_them_unbounded() {
+    let (rel, lists) = new_index(2, 4);
+    let radius = |list: usize| centroids_of(&rel)[list].radius;
+    assert_eq!(radius(0), 0.0);
+    let v = words(1, 4);
+    append(&rel, lists[0].tid, &[(heap(1), &v[..])], 2.5).unwrap();
+    assert_eq!(radius(0), 2.5);
+    append(&rel, lists[0].tid, &[(heap(2), &v[..])], 1.0).unwrap();
+    assert_eq!(radius(0), 2.5, "a smaller radius leaves the list's alone");
+    assert_eq!(radius(1), 0.0);
+    append(&rel, lists[1].tid, &[(heap(3), &v[..])], f32::NAN).unwrap();
+    assert_eq!(radius(1), f32::INFINITY);
+    verify(&rel).unwrap();
 }

@@ -167,12 +167,12 @@ impl Assigning<'_> {
         }
         let mut code = Vec::new();
         for (list, members) in by_list.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
-            let stored: Vec<(Tid, Vec<f32>)> = members
-                .iter()
-                .map(|&i| (self.tids[i], self.stored.store(&batch[i * dims..(i + 1) * dims], &mut code).to_vec()))
-                .collect();
+            let value = |i: usize| &batch[i * dims..(i + 1) * dims];
+            let radius = members.iter().map(|&i| index.radius_of(value(i), list)).fold(0.0, f32::max);
+            let stored: Vec<(Tid, Vec<f32>)> =
+                members.iter().map(|&i| (self.tids[i], self.stored.store(value(i), &mut code).to_vec())).collect();
             let refs: Vec<(Tid, &[f32])> = stored.iter().map(|(t, w)| (*t, w.as_slice())).collect();
-            ivf::append(self.rel, index.lists[list].tid, &refs).unwrap_or_else(|e| raise_ivf(self.rel, e));
+            ivf::append(self.rel, index.lists[list].tid, &refs, radius).unwrap_or_else(|e| raise_ivf(self.rel, e));
         }
         self.entries += self.tids.len();
         report_done(self.rows);

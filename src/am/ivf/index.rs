@@ -74,4 +74,50 @@ impl IvfIndex {
     pub fn nearest_list(&self, words: &[f32]) -> usize {
         assign_of(self.metric).nearest(words, &self.centroids, self.meta.dims as usize)
     }
+
+    fn centroid(&self, list: usize) -> &[f32] {
+        let dims = self.meta.dims as usize;
+        &self.centroids[list * dims..(list + 1) * dims]
+    }
+
+    /// How far a value is from the centroid of `list`, for the list's
+    /// radius: the Euclidean distance, of the value scaled to unit length
+    /// for cosine (what [`IvfIndex::list_bounds`] assumes), rounded up.
+    pub fn radius_of(&self, words: &[f32], list: usize) -> f32 {
+        let centroid = self.centroid(list);
+        let squared = if self.metric.metric == Metric::Cosine {
+            let norm = distance::norm_squared(words).sqrt();
+            words.iter().zip(centroid).map(|(&x, &c)| (x / norm - c) * (x / norm - c)).sum::<f32>()
+        } else {
+            distance::l2_squared(words, centroid)
+        };
+        squared.sqrt() * (1.0 + 1e-5) + 1e-6
+    }
+
+    /// Per list, a lower bound of the scan key of any entry in it, from
+    /// the query's distance to the centroid and the list's radius `r`:
+    /// `‖q − x‖ ≥ ‖q − c‖ − r` (l2, and l1 ≥ l2), `−q·x ≥ −q·c − ‖q‖ r`,
+    /// `1 − q̂·x̂ ≥ 1 − q̂·c − r` (cosine). Keys are in the units the scan
+    /// uses: squared for l2 over full values, the SQL operator's otherwise.
+    pub fn list_bounds(&self, query: &[f32], query_norm: f64) -> Vec<f64> {
+        let squared_keys = self.metric.metric == Metric::L2 && !self.metric.sq8;
+        (0..self.lists.len())
+            .map(|list| {
+                let c = self.centroid(list);
+                let r = f64::from(self.lists[list].radius);
+                let bound = match self.metric.metric {
+                    Metric::L2 | Metric::L1 => {
+                        let gap = (f64::from(distance::l2_squared(query, c)).sqrt() - r).max(0.0);
+                        if squared_keys { gap * gap } else { gap }
+                    }
+                    Metric::InnerProduct => -f64::from(distance::dot(query, c)) - query_norm * r,
+                    Metric::Cosine if query_norm > 0.0 => 1.0 - f64::from(distance::dot(query, c)) / query_norm - r,
+                    Metric::Cosine => f64::NEG_INFINITY,
+                };
+                // Float rounding in the keys' kernels: never claim more.
+                let bound = bound - 1e-5 * (bound.abs() + 1.0);
+                if bound.is_nan() { f64::NEG_INFINITY } else { bound }
+            })
+            .collect()
+    }
 }

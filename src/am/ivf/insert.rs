@@ -42,19 +42,23 @@ pub unsafe extern "C-unwind" fn aminsert(
         // One entry per vector (a multiembedding has one per token), one
         // append per list.
         let tid = tid_of(&*heap_tid);
-        let mut by_list: Vec<(usize, Vec<f32>)> = Vec::new();
+        let mut by_list: Vec<(usize, Vec<f32>, f32)> = Vec::new();
         let mut code = Vec::new();
         for v in words.chunks_exact(dims) {
             let list = ivf_index.nearest_list(v);
+            let radius = ivf_index.radius_of(v, list);
             let stored = ivf_index.metric.store(v, &mut code).to_vec();
-            match by_list.iter_mut().find(|(l, _)| *l == list) {
-                Some((_, all)) => all.extend_from_slice(&stored),
-                None => by_list.push((list, stored)),
+            match by_list.iter_mut().find(|(l, _, _)| *l == list) {
+                Some((_, all, r)) => {
+                    all.extend_from_slice(&stored);
+                    *r = r.max(radius);
+                }
+                None => by_list.push((list, stored, radius)),
             }
         }
-        for (list, all) in &by_list {
+        for (list, all, radius) in &by_list {
             let entries: Vec<(ivf::Tid, &[f32])> = all.chunks_exact(ivf_index.meta.entry_words as usize).map(|w| (tid, w)).collect();
-            ivf::append(&rel, ivf_index.lists[*list].tid, &entries).unwrap_or_else(|e| raise_ivf(&rel, e));
+            ivf::append(&rel, ivf_index.lists[*list].tid, &entries, *radius).unwrap_or_else(|e| raise_ivf(&rel, e));
         }
     }
     false

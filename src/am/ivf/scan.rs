@@ -4,7 +4,10 @@
 //! the query and scores every entry of the `ember.ivf_probes` nearest ones;
 //! rows come back in score order. With `ember.iterative_scan` on, the next
 //! `ivf_probes` lists are scored when those run out, up to
-//! `ember.ivf_max_probes` lists.
+//! `ember.ivf_max_probes` lists. `strict_order` also holds a row back
+//! while a list not yet read could hold a nearer one (by the list's
+//! radius: [`IvfIndex::list_bounds`]), reading further lists first, so
+//! rows come in exact order and none is skipped.
 //!
 //! Entries holding full values are scored exactly. Entries holding SQ8
 //! codes are scored with a provable lower bound of their distance, handed
@@ -76,9 +79,12 @@ struct ScanState {
     /// Lists, nearest first, and how many were scored.
     order: Vec<usize>,
     probed: usize,
+    /// For strict order: `unread_bound[i]`, the smallest key any entry of
+    /// the lists `order[i..]` (those a scan may still read) can have.
+    unread_bound: Vec<f64>,
     /// Scored entries of the lists probed so far, farthest first (popped).
     batch: BinaryHeap<Nearest>,
-    /// The last key returned (strict order skips anything before it).
+    /// The last key returned.
     last_key: f64,
     started: bool,
 }
@@ -88,6 +94,7 @@ impl ScanState {
         self.index = None;
         self.order.clear();
         self.probed = 0;
+        self.unread_bound.clear();
         self.batch.clear();
         self.last_key = f64::NEG_INFINITY;
         self.started = false;
@@ -108,6 +115,14 @@ impl ScanState {
         let query = self.query.get_or_insert_with(|| vec![0.0; dims]);
         self.query_norm = f64::from(distance::norm_squared(query)).sqrt();
         self.order = index.lists_by_distance(query);
+        if gucs::ITERATIVE_SCAN.get() == IterativeScan::StrictOrder {
+            let bounds = index.list_bounds(query, self.query_norm);
+            let readable = self.order.len().min(max_probes());
+            self.unread_bound = vec![f64::INFINITY; self.order.len() + 1];
+            for i in (0..readable).rev() {
+                self.unread_bound[i] = self.unread_bound[i + 1].min(bounds[self.order[i]]);
+            }
+        }
         self.index = Some(index);
         self.probe(gucs::IVF_PROBES.get().max(1) as usize);
     }
@@ -140,24 +155,46 @@ impl ScanState {
         self.batch = BinaryHeap::from(scored_entries);
     }
 
+    /// How many lists the scan may read in all.
+    fn probe_limit(&self, mode: IterativeScan) -> usize {
+        match mode {
+            IterativeScan::Off => self.probed,
+            _ => self.order.len().min(max_probes().max(self.probed)),
+        }
+    }
+
     fn next(&mut self) -> Option<Scored> {
-        let strict = gucs::ITERATIVE_SCAN.get() == IterativeScan::StrictOrder;
+        let mode = gucs::ITERATIVE_SCAN.get();
+        let strict = mode == IterativeScan::StrictOrder && !self.unread_bound.is_empty();
         loop {
-            if let Some(Nearest(entry)) = self.batch.pop() {
+            let limit = self.probe_limit(mode);
+            let more = self.probed < limit;
+            let ready = match self.batch.peek() {
+                None => false,
+                Some(Nearest(top)) => !strict || !more || top.0 <= self.unread_bound[self.probed],
+            };
+            if ready {
+                let Nearest(mut entry) = self.batch.pop()?;
                 if strict && entry.0 < self.last_key {
-                    continue;
+                    // Only float rounding puts an entry of a list read later
+                    // below one returned (the list bounds say so): keep the
+                    // order; the bound still holds.
+                    entry.0 = self.last_key;
+                    entry.2 = entry.2.map(|_| self.last_key);
                 }
                 self.last_key = entry.0;
                 return Some(entry);
             }
-            let max_probes = gucs::IVF_MAX_PROBES.get().max(1) as usize;
-            if gucs::ITERATIVE_SCAN.get() == IterativeScan::Off || self.probed >= self.order.len() || self.probed >= max_probes {
+            if !more {
                 return None;
             }
-            let n = (gucs::IVF_PROBES.get().max(1) as usize).min(max_probes - self.probed);
-            self.probe(n);
+            self.probe((gucs::IVF_PROBES.get().max(1) as usize).min(limit - self.probed));
         }
     }
+}
+
+fn max_probes() -> usize {
+    gucs::IVF_MAX_PROBES.get().max(1) as usize
 }
 
 /// The rows a MaxSim query re-ranks: the `ember.maxsim_candidates` best
@@ -211,6 +248,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
             index: None,
             order: Vec::new(),
             probed: 0,
+            unread_bound: Vec::new(),
             batch: BinaryHeap::new(),
             last_key: f64::NEG_INFINITY,
             started: false,

@@ -84,6 +84,28 @@ SELECT count(*) FROM (SELECT id FROM items WHERE category = 7 ORDER BY v <-> '[1
 RESET ember.iterative_scan;
 SET ember.ivf_probes = 40;
 
+-- strict_order reads further lists before returning a row that a list not
+-- yet read could beat (list radii), so a filtered query gets exactly the
+-- exact scan's rows, in order, for both storage kinds.
+CREATE TABLE spread (id int PRIMARY KEY, category int, v embedding(32));
+INSERT INTO spread SELECT i, i % 100, (SELECT array_agg(x - floor(x) ORDER BY j)
+    FROM (SELECT j, sin(i * 12.9898 + j * 78.233) * 43758.5453 AS x FROM generate_series(1, 32) j) s)::embedding
+FROM generate_series(1, 5000) i;
+CREATE TEMP TABLE exact_top AS SELECT array_agg(id) AS ids FROM (SELECT id FROM spread WHERE category = 7
+    ORDER BY v <-> (SELECT v FROM spread WHERE id = 4242) LIMIT 10) t;
+SET ember.ivf_probes = 1;
+SET ember.iterative_scan = strict_order;
+CREATE INDEX spread_v ON spread USING ember_ivf (v) WITH (lists = 50, storage = full);
+SELECT array_agg(id) = (SELECT ids FROM exact_top) AS strict_full_exact FROM (SELECT id FROM spread WHERE category = 7
+    ORDER BY v <-> (SELECT v FROM spread WHERE id = 4242) LIMIT 10) t;
+DROP INDEX spread_v;
+CREATE INDEX spread_v ON spread USING ember_ivf (v) WITH (lists = 50, storage = sq8);
+SELECT array_agg(id) = (SELECT ids FROM exact_top) AS strict_sq8_exact FROM (SELECT id FROM spread WHERE category = 7
+    ORDER BY v <-> (SELECT v FROM spread WHERE id = 4242) LIMIT 10) t;
+RESET ember.iterative_scan;
+SET ember.ivf_probes = 40;
+DROP TABLE spread, exact_top;
+
 -- Errors: dimensions of inserts and queries.
 SELECT sqlstate_of($$INSERT INTO items VALUES (3000, 1, '[1,2,3]', NULL)$$);
 SELECT sqlstate_of($$SELECT id FROM items ORDER BY v <-> '[1,2,3]' LIMIT 1$$);
