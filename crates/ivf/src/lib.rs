@@ -5,7 +5,8 @@
 //!   kind, the first centroid page, an approximate entry count).
 //! - Centroid pages (from block 1, chained through [`Special::next_blk`]):
 //!   one [`CentroidTuple`] per list: the centroid vector, the list's first
-//!   page and the page where appends start.
+//!   page, the page where appends start, and the list's radius (a bound on
+//!   its values' distance from the centroid, which strict-order scans use).
 //! - List pages, chained per list: [`EntryTuple`]s (a heap TID and the
 //!   stored words: the value, or a code of it that only the glue reads).
 //!
@@ -15,7 +16,7 @@
 //!
 //! Writers hold at most one list page and one new page at a time, and link
 //! a new page only after it is written, so every intermediate state is a
-//! valid index (see `README.md`).
+//! valid index.
 
 mod append;
 mod create;
