@@ -57,7 +57,7 @@ macro_rules! index_am_handler {
 pub(crate) use index_am_handler;
 
 /// `disable_cost`: the planner's "never, unless there is no other way".
-const DISABLE_COST: f64 = 1.0e10;
+pub const DISABLE_COST: f64 = 1.0e10;
 
 /// Starts an `amcostestimate`: every row is a match and the order is
 /// uncorrelated; a path without ORDER BY (which these AMs cannot answer)

@@ -7,7 +7,7 @@
 
 use pgrx::pg_sys;
 
-use super::super::glue::start_cost_estimate;
+use super::super::glue::{start_cost_estimate, DISABLE_COST};
 
 use super::super::opclass::opclass_of;
 use super::super::words::ElemKind;
@@ -58,6 +58,18 @@ pub unsafe extern "C-unwind" fn amcostestimate(
             pg_sys::add_function_cost(root, order_proc, std::ptr::null_mut(), &mut recheck);
             let recheck = recheck.per_tuple;
             cost += candidates * (recheck + pg_sys::cpu_tuple_cost + pg_sys::random_page_cost);
+            // The scan returns at most ember.maxsim_candidates rows, before
+            // WHERE conditions: when the query may want more (no LIMIT, or
+            // OFFSET + LIMIT beyond what the filtered candidates give), the
+            // index would silently cut the result short, so it is priced
+            // out, even below paths the user disabled.
+            let rel = &*info.rel;
+            let selectivity = if rel.tuples > 0.0 { (rel.rows / rel.tuples).clamp(0.0, 1.0) } else { 1.0 };
+            let wanted = (*root).limit_tuples;
+            let delivers = f64::from(gucs::MAXSIM_CANDIDATES.get()) * selectivity;
+            if wanted < 0.0 || delivers < wanted {
+                cost += DISABLE_COST * 1.0e3;
+            }
         }
         *startup = cost;
         *total = cost;

@@ -54,9 +54,19 @@ SET ember.ivf_probes = 1;
 SET ember.maxsim_candidates = 10;
 SELECT count(*) AS best_found FROM docs d WHERE id <= 300
     AND (SELECT round((doc @# d.doc)::numeric, 4) FROM docs ORDER BY doc @# d.doc LIMIT 1) = -token_count(d.doc);
--- The candidates bound what a scan returns, WHERE conditions included.
+-- A scan returns at most ember.maxsim_candidates rows (before WHERE
+-- conditions), so the planner uses the index only when that covers the
+-- LIMIT: a larger LIMIT, OFFSET + LIMIT or no LIMIT scans the table.
 SET ember.maxsim_candidates = 3;
-SELECT count(*) AS bounded FROM (SELECT id FROM docs ORDER BY doc @# doc_of(1000) LIMIT 10) t;
+EXPLAIN (COSTS OFF) SELECT id FROM docs ORDER BY doc @# (SELECT doc FROM docs WHERE id = 7) LIMIT 3;
+EXPLAIN (COSTS OFF) SELECT id FROM docs ORDER BY doc @# (SELECT doc FROM docs WHERE id = 7) LIMIT 2 OFFSET 2;
+SELECT count(*) AS all_rows FROM (SELECT id FROM docs ORDER BY doc @# doc_of(1000) LIMIT 10) t;
+SELECT count(*) AS no_limit FROM (SELECT id FROM docs ORDER BY doc @# doc_of(1000)) t;
+-- WHERE conditions count by their estimated selectivity (here 1/10).
+ANALYZE docs;
+SET ember.maxsim_candidates = 100;
+EXPLAIN (COSTS OFF) SELECT id FROM docs WHERE category = 3 ORDER BY doc @# (SELECT doc FROM docs WHERE id = 7) LIMIT 5;
+EXPLAIN (COSTS OFF) SELECT id FROM docs WHERE category = 3 ORDER BY doc @# (SELECT doc FROM docs WHERE id = 7) LIMIT 20;
 SET ember.maxsim_candidates = 1000;
 SET ember.ivf_probes = 8;
 SELECT count(*) AS filtered FROM (SELECT id FROM docs WHERE category = 3 ORDER BY doc @# doc_of(1000) LIMIT 10) t;
