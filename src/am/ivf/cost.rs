@@ -45,7 +45,7 @@ pub unsafe extern "C-unwind" fn amcostestimate(
         let probing = if multi { QUERY_TOKENS_GUESS } else { 1.0 };
         let fraction = (probing * gucs::IVF_PROBES.get() as f64 / lists).min(1.0);
         let index_pages = (info.pages as f64).max(1.0);
-        let centroid_pages = (lists * (12.0 + 4.0 * dims) / 8000.0).ceil();
+        let centroid_pages = (lists * (ivf::CentroidTuple::HEADER_LEN as f64 + 4.0 * dims) / 8000.0).ceil();
         let touched = (centroid_pages + fraction * index_pages).min(index_pages);
         let entries = fraction * info.tuples.max(1.0);
         let mut cost = touched * pg_sys::seq_page_cost
