@@ -117,10 +117,11 @@ impl WordMetric {
 
     /// The distance from a full query vector to a stored element (the
     /// value, or its code: unlike [`hnsw::Distance::distance`], a query
-    /// is never taken for a code, whatever its length).
-    pub fn query_distance(self, query: &[f32], stored: &[f32]) -> f32 {
+    /// is never taken for a code, whatever its length). `query_norm` is
+    /// `‖query‖₂`, which a scan computes once (cosine over codes needs it).
+    pub fn query_distance(self, query: &[f32], query_norm: f32, stored: &[f32]) -> f32 {
         if self.sq8 {
-            coded_distance(self.metric, query, stored, true)
+            coded_distance(self.metric, query, Some(query_norm), stored)
         } else {
             hnsw::Distance::distance(&self, query, stored)
         }
@@ -249,14 +250,15 @@ thread_local! {
     static DECODED: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// The distance from `a` (a code of the same length as `b`, or a full
-/// vector) to the value whose code is `b`, computed on decoded vectors;
+/// The distance from `a` to the value whose code is `b`. `a` is a full
+/// vector when its norm is given (a scan's query) or its length differs
+/// from `b`'s (fused kernels on the code), else a code too (both decoded);
 /// cosine divides by the stored norms, which are exact.
-fn coded_distance(metric: Metric, a: &[f32], b: &[f32], full_query: bool) -> f32 {
+fn coded_distance(metric: Metric, a: &[f32], full_query_norm: Option<f32>, b: &[f32]) -> f32 {
     let Some(code_b) = Sq8::view(b) else {
         return f32::NAN;
     };
-    if full_query || a.len() != b.len() {
+    if full_query_norm.is_some() || a.len() != b.len() {
         // A full vector: the fused kernels, no decoding.
         if a.len() != code_b.dims {
             return f32::NAN;
@@ -264,7 +266,10 @@ fn coded_distance(metric: Metric, a: &[f32], b: &[f32], full_query: bool) -> f32
         return match metric {
             Metric::L2 => code_b.l2_squared(a),
             Metric::InnerProduct => -code_b.dot(a),
-            Metric::Cosine => 1.0 - code_b.dot(a) / (distance::norm_squared(a).sqrt() * code_b.norm),
+            Metric::Cosine => {
+                let norm_a = full_query_norm.unwrap_or_else(|| distance::norm_squared(a).sqrt());
+                1.0 - code_b.dot(a) / (norm_a * code_b.norm)
+            }
             Metric::L1 => code_b.l1(a),
         };
     }
@@ -288,7 +293,7 @@ impl hnsw::Distance for WordMetric {
     #[inline]
     fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
         if self.sq8 {
-            return coded_distance(self.metric, a, b, false);
+            return coded_distance(self.metric, a, None, b);
         }
         match self.kind {
             // Values of different lengths (an untyped column) have no

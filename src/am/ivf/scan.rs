@@ -140,7 +140,7 @@ impl ScanState {
         for &list in &self.order[self.probed..end] {
             let head = index.lists[list].head_blk;
             let scored = ivf::scan_list(&self.rel, head, words, |heap, stored| {
-                let d = metric.query_distance(query, stored);
+                let d = metric.query_distance(query, norm as f32, stored);
                 let d = if d.is_nan() { f32::INFINITY } else { d };
                 scored_entries.push(Nearest(if metric.sq8 {
                     let bound = metric.lower_bound(d, norm, stored);
