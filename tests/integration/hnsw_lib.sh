@@ -229,3 +229,33 @@ hnsw_strict_order() {
         WHERE u.i > 1 AND u.d < ds[u.i - 1] - 1e-5 * greatest(ds[u.i - 1], 1)")
     [ -z "$out" ] || { printf '%s\n' "$out" | head -20 >&2; fail "strict_order scans of $table: rows missing or out of distance order (above)"; }
 }
+
+# empty_index_then_inserts DB AM WITH IDS [SETTINGS]: an index of AM (WITH
+# its options) created on an empty table: used by the planner, every
+# iterative mode finds nothing, verify counts 0; then 1,000 inserted rows
+# (and 10 NULL vectors) verify, and the rows IDS selects are each found
+# by an index scan for their own vector (under SETTINGS).
+empty_index_then_inserts() {
+    local db="$1" am="$2" with="$3" ids="$4" settings="${5:-}" n mode b
+    hnsw_fresh_db "$db"
+    q -d "$db" -c "CREATE TABLE e (id int PRIMARY KEY, v embedding(32))" \
+        -c "CREATE INDEX e_v_idx ON e USING $am (v embedding_l2_ops) $with"
+    hnsw_expect_index "$db" e_v_idx "$HNSW_FORCE" "SELECT id FROM e ORDER BY v <-> hnsw_vec(1000001) LIMIT 10"
+    for mode in off relaxed_order strict_order; do
+        n=$(qv -d "$db" -c "$HNSW_FORCE SET ember.iterative_scan = $mode;" \
+            -c "SELECT count(*) FROM (SELECT id FROM e ORDER BY v <-> hnsw_vec(1000001) LIMIT 10) s")
+        [ "$n" = 0 ] || fail "a search of an empty $am index ($mode) returned $n rows, expected 0"
+    done
+    n=$(hnsw_verify "$db" e_v_idx)
+    [ "$n" = 0 ] || fail "verify of an empty $am index returned $n, expected 0"
+    for b in $(seq 0 9); do
+        q -d "$db" -c "INSERT INTO e SELECT i, hnsw_vec(i) FROM generate_series($((b * 100 + 1)), $((b * 100 + 100))) i"
+    done
+    q -d "$db" -c "INSERT INTO e SELECT i, NULL FROM generate_series(1001, 1010) i"
+    if [ -n "$settings" ]; then
+        hnsw_self_lookup "$db" e e_v_idx "$ids" "$settings"
+    else
+        hnsw_self_lookup "$db" e e_v_idx "$ids"
+    fi
+    hnsw_check_verify "$db" e_v_idx e
+}

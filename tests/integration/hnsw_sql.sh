@@ -100,25 +100,7 @@ hnsw_check_verify "$dst" items_v_idx items
 for d in "$src" "$dst"; do q -d postgres -c "DROP DATABASE $d"; done
 
 # --- an index created on an empty table ---------------------------------------
-hnsw_fresh_db "$db"
-q -d "$db" <<'SQL'
-CREATE TABLE e (id int PRIMARY KEY, v embedding(32));
-CREATE INDEX e_v_idx ON e USING ember_hnsw (v embedding_l2_ops);
-SQL
-hnsw_expect_index "$db" e_v_idx "$HNSW_FORCE" "SELECT id FROM e ORDER BY v <-> hnsw_vec(1000001) LIMIT 10"
-for mode in off relaxed_order strict_order; do
-    n=$(qv -d "$db" -c "$HNSW_FORCE SET ember.iterative_scan = $mode;" \
-        -c "SELECT count(*) FROM (SELECT id FROM e ORDER BY v <-> hnsw_vec(1000001) LIMIT 10) s")
-    [ "$n" = 0 ] || fail "a search of an empty index ($mode) returned $n rows, expected 0"
-done
-n=$(hnsw_verify "$db" e_v_idx)
-[ "$n" = 0 ] || fail "ember_hnsw_verify of an empty index returned $n, expected 0"
-for b in $(seq 0 9); do
-    q -d "$db" -c "INSERT INTO e SELECT i, hnsw_vec(i) FROM generate_series($((b * 100 + 1)), $((b * 100 + 100))) i"
-done
-q -d "$db" -c "INSERT INTO e SELECT i, NULL FROM generate_series(1001, 1010) i"
-hnsw_self_lookup "$db" e e_v_idx "SELECT id FROM e WHERE id % 20 = 0 AND v IS NOT NULL"
-hnsw_check_verify "$db" e_v_idx e
+empty_index_then_inserts "$db" ember_hnsw "" "SELECT id FROM e WHERE id % 20 = 0 AND v IS NOT NULL"
 ok "an index built empty: 1,000 inserted rows (and 10 NULL vectors) indexed"
 
 # --- UNLOGGED ----------------------------------------------------------------
