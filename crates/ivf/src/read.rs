@@ -82,8 +82,8 @@ pub fn read_centroids<R: RelationRead>(
         }
         let guard = rel.read(blk);
         let special = special_of(&guard, blk, Special::CENTROIDS)?;
-        for off in 1..=page::max_offset(&guard) {
-            let bytes = page::item(&guard, off).map_err(|e| corrupt(blk, e))?;
+        for (off, bytes) in page::items_prefetched(&guard) {
+            let bytes = bytes.map_err(|e| corrupt(blk, e))?;
             let (fields, raw) = CentroidTuple::decode_view(bytes).map_err(|e| corrupt(blk, e))?;
             let CentroidTuple { list, head_blk, insert_blk, radius, .. } = fields;
             if list != seen || raw.len() != 4 * meta.dims as usize || radius.is_nan() || radius < 0.0 {
@@ -147,8 +147,8 @@ fn read_page<R: RelationRead>(
 ) -> Result<u32, IvfError> {
     let guard = rel.read(blk);
     let special = special_of(&guard, blk, Special::LIST)?;
-    for off in 1..=page::max_offset(&guard) {
-        let bytes = page::item(&guard, off).map_err(|e| corrupt(blk, e))?;
+    for (_, bytes) in page::items_prefetched(&guard) {
+        let bytes = bytes.map_err(|e| corrupt(blk, e))?;
         let (heap, raw) = EntryTuple::decode_view(bytes).map_err(|e| corrupt(blk, e))?;
         if entry_words != 0 && raw.len() != 4 * entry_words {
             return Err(corrupt(blk, "entry length differs from the metapage"));

@@ -187,3 +187,15 @@ proptest! {
         prop_assert!(r.remaining() < 4);
     }
 }
+
+#[test]
+fn items_prefetched_are_the_items_in_offset_order() {
+    let mut p = fresh(16);
+    assert_eq!(page::items_prefetched(&p).count(), 0);
+    for n in 1..=5u8 {
+        page::add_item(&mut p, &vec![n; usize::from(n) * 3]).unwrap();
+    }
+    let seen: Vec<(u16, Vec<u8>)> = page::items_prefetched(&p).map(|(off, b)| (off, b.unwrap().to_vec())).collect();
+    let expected: Vec<(u16, Vec<u8>)> = (1..=5u16).map(|off| (off, page::item(&p, off).unwrap().to_vec())).collect();
+    assert_eq!(seen, expected);
+}
