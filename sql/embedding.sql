@@ -28,18 +28,28 @@ CREATE FUNCTION embedding(embedding, integer, boolean) RETURNS embedding
 CREATE CAST (embedding AS embedding) WITH FUNCTION embedding(embedding, integer, boolean) AS IMPLICIT;
 
 -- Distances, by name and as operators.
+-- The support function prices each call by the dimensions and, for values
+-- too wide to stay in the row, by their TOAST reads (src/types/distance_cost.rs).
+CREATE FUNCTION embedding_distance_support(internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'ember_embedding_distance_support' LANGUAGE C STRICT;
 CREATE FUNCTION l2_distance(embedding, embedding) RETURNS float8
-    AS 'MODULE_PATHNAME', 'ember_embedding_l2_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ember_embedding_l2_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT embedding_distance_support;
 CREATE FUNCTION l2_squared_distance(embedding, embedding) RETURNS float8
-    AS 'MODULE_PATHNAME', 'ember_embedding_l2_squared_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ember_embedding_l2_squared_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT embedding_distance_support;
 CREATE FUNCTION inner_product(embedding, embedding) RETURNS float8
-    AS 'MODULE_PATHNAME', 'ember_embedding_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ember_embedding_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT embedding_distance_support;
 CREATE FUNCTION negative_inner_product(embedding, embedding) RETURNS float8
-    AS 'MODULE_PATHNAME', 'ember_embedding_negative_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ember_embedding_negative_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT embedding_distance_support;
 CREATE FUNCTION cosine_distance(embedding, embedding) RETURNS float8
-    AS 'MODULE_PATHNAME', 'ember_embedding_cosine_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ember_embedding_cosine_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT embedding_distance_support;
 CREATE FUNCTION l1_distance(embedding, embedding) RETURNS float8
-    AS 'MODULE_PATHNAME', 'ember_embedding_l1_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ember_embedding_l1_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT embedding_distance_support;
 
 CREATE OPERATOR <-> (LEFTARG = embedding, RIGHTARG = embedding, FUNCTION = l2_distance, COMMUTATOR = '<->');
 CREATE OPERATOR <#> (LEFTARG = embedding, RIGHTARG = embedding, FUNCTION = negative_inner_product, COMMUTATOR = '<#>');

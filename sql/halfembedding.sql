@@ -28,18 +28,28 @@ CREATE FUNCTION halfembedding(halfembedding, integer, boolean) RETURNS halfembed
 CREATE CAST (halfembedding AS halfembedding) WITH FUNCTION halfembedding(halfembedding, integer, boolean) AS IMPLICIT;
 
 -- Distances, by name and as operators.
+-- The support function prices each call by the dimensions and, for values
+-- too wide to stay in the row, by their TOAST reads (src/types/distance_cost.rs).
+CREATE FUNCTION halfembedding_distance_support(internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'ember_halfembedding_distance_support' LANGUAGE C STRICT;
 CREATE FUNCTION l2_distance(halfembedding, halfembedding) RETURNS float8
-    AS 'MODULE_PATHNAME', 'ember_halfembedding_l2_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ember_halfembedding_l2_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT halfembedding_distance_support;
 CREATE FUNCTION l2_squared_distance(halfembedding, halfembedding) RETURNS float8
-    AS 'MODULE_PATHNAME', 'ember_halfembedding_l2_squared_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ember_halfembedding_l2_squared_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT halfembedding_distance_support;
 CREATE FUNCTION inner_product(halfembedding, halfembedding) RETURNS float8
-    AS 'MODULE_PATHNAME', 'ember_halfembedding_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ember_halfembedding_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT halfembedding_distance_support;
 CREATE FUNCTION negative_inner_product(halfembedding, halfembedding) RETURNS float8
-    AS 'MODULE_PATHNAME', 'ember_halfembedding_negative_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ember_halfembedding_negative_inner_product' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT halfembedding_distance_support;
 CREATE FUNCTION cosine_distance(halfembedding, halfembedding) RETURNS float8
-    AS 'MODULE_PATHNAME', 'ember_halfembedding_cosine_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ember_halfembedding_cosine_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT halfembedding_distance_support;
 CREATE FUNCTION l1_distance(halfembedding, halfembedding) RETURNS float8
-    AS 'MODULE_PATHNAME', 'ember_halfembedding_l1_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'ember_halfembedding_l1_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    SUPPORT halfembedding_distance_support;
 
 CREATE OPERATOR <-> (LEFTARG = halfembedding, RIGHTARG = halfembedding, FUNCTION = l2_distance, COMMUTATOR = '<->');
 CREATE OPERATOR <#> (LEFTARG = halfembedding, RIGHTARG = halfembedding, FUNCTION = negative_inner_product, COMMUTATOR = '<#>');

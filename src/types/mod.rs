@@ -5,6 +5,7 @@ pub mod aggregates;
 pub mod casts;
 pub mod dense;
 pub mod dense_kinds;
+pub mod distance_cost;
 pub mod layout;
 pub mod multi;
 pub mod sparse;

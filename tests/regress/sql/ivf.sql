@@ -159,6 +159,21 @@ SELECT pg_relation_size('mid_v') < pg_relation_size('mid_v_full') / 2 AS codes_s
 DROP INDEX mid_v_full;
 SELECT id FROM mid ORDER BY v <-> (SELECT v FROM mid WHERE id = 17) LIMIT 1;
 
+-- Vectors too wide to stay in the row (784 x 4 bytes) are read from TOAST
+-- by every distance a sequential scan computes. The distance functions'
+-- support function prices that, so the planner keeps the index even when
+-- the scan reads every list (without it, it picked a 25-50x slower seq scan).
+SET enable_seqscan = on;
+CREATE TABLE toasted (id int, v embedding(784));
+INSERT INTO toasted SELECT i, ARRAY(SELECT ((i * 7 + j * 13) % 97)::float4 FROM generate_series(1, 784) j)::embedding
+FROM generate_series(1, 3000) i;
+ANALYZE toasted;
+CREATE INDEX toasted_v ON toasted USING ember_ivf (v) WITH (lists = 10);
+SET ember.ivf_probes = 10;
+EXPLAIN (COSTS OFF) SELECT id FROM toasted ORDER BY v <-> (SELECT v FROM toasted WHERE id = 1) LIMIT 5;
+SELECT id FROM toasted ORDER BY v <-> (SELECT v FROM toasted WHERE id = 1) LIMIT 1;
+DROP TABLE toasted;
+
 SELECT indexdef FROM pg_indexes WHERE indexname = 'empty_then_v';
 DROP TABLE items, opclasses, empty_then, free, u, wide, mid;
 DROP FUNCTION top5(text), exact_top5(text);
