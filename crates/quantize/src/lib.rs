@@ -4,6 +4,9 @@
 //!   norms that turn a distance to the decoded vector into a provable
 //!   lower bound of the exact distance (so an index can hand Postgres a
 //!   lower bound and let the executor re-rank on the exact value).
+//! - [`rabitq`]: RaBitQ 1-bit codes of residuals to a list centroid, with
+//!   the unbiased distance estimator and its probabilistic error bound.
 
 mod fused;
+pub mod rabitq;
 pub mod sq8;

@@ -1,0 +1,577 @@
+//! RaBitQ: one bit per (rotated) dimension, with an unbiased distance
+//! estimator and its error bound (Gao & Long, "RaBitQ: Quantizing
+//! High-Dimensional Vectors with a Theoretical Error Bound for Approximate
+//! Nearest Neighbor Search", SIGMOD 2024).
+//!
+//! For an IVF list with centroid `c`, a vector `o` is coded by its residual
+//! `r = o − c`: after a random orthogonal rotation `P`, the code keeps the
+//! sign of every coordinate of `P r` (the vertex `x̄ = (2b − 1)/√D` of the
+//! hypercube nearest to `P r/‖r‖`) plus two factors: `‖r‖` and
+//! `⟨ō, o⟩ = ⟨x̄, P r/‖r‖⟩` (the cosine between the unit residual and its
+//! quantized direction, about 0.8 in high dimensions). A query `q` is
+//! rotated once; per probed list its residual `y = P(q − c)` is quantized
+//! to 4 bits per dimension ([`Query`]), so `⟨x̄, ŷ⟩` is four `AND` +
+//! popcount passes over the code's words. Then
+//!
+//! - `⟨r/‖r‖, q − c⟩ ≈ ⟨x̄, ŷ⟩ / ⟨ō, o⟩` (unbiased),
+//! - `‖o − q‖² ≈ ‖r‖² + ‖q − c‖² − 2‖r‖ ⟨r/‖r‖, q − c⟩`,
+//! - with error at most `2‖r‖ ‖q − c‖ · ε₀ √((1 − ⟨ō,o⟩²)/⟨ō,o⟩²) / √(D − 1)`
+//!   with high probability ([`EPSILON0`] = 1.9 as in the paper). This is a
+//!   *probabilistic* bound, unlike SQ8's ([`crate::sq8::lower_bound`]):
+//!   about 3% of the estimates fall below their lower end on one side.
+//!
+//! Code layout (`f32` words, like SQ8, so an index stores it unchanged):
+//! `[D as u32 bits, ‖r‖, ⟨ō,o⟩, popcount(b) as u32 bits, bits...]`, the
+//! bits packed 64 to a pair of words (little-endian `u64`s), `D` being the
+//! padded dimension ([`Rotation::padded_dims`]).
+//!
+//! Cosine and inner product on unit vectors reduce to L2:
+//! `1 − q·x = ‖q − x‖²/2`; the estimator here is for squared L2.
+
+/// Words before the packed bits.
+pub const HEADER_WORDS: usize = 4;
+
+/// The paper's confidence parameter for the error bound (Sec. 3.2: 1.9
+/// gives nearly perfect recall in their experiments).
+pub const EPSILON0: f64 = 1.9;
+
+/// Bits of the quantized query per dimension (the kernel keeps four
+/// accumulators, one per plane).
+const QUERY_BITS: usize = 4;
+
+/// Rounds of (signs, Hadamard on the head block, signs, Hadamard on the
+/// tail block).
+const ROUNDS: usize = 4;
+
+/// Words of the code of a vector whose rotation has `padded` dimensions.
+pub fn code_words(padded: usize) -> usize {
+    HEADER_WORDS + padded.div_ceil(64) * 2
+}
+
+/// A random orthogonal rotation of `R^dims`, padded to a multiple of 64.
+///
+/// The paper draws a dense random orthogonal matrix (`D²` floats, `D²`
+/// flops per rotation). This one is a product of `ROUNDS` rounds of a
+/// random ±1 diagonal, a normalized Walsh–Hadamard transform on the first
+/// `2^k` coordinates, another ±1 diagonal and the same transform on the
+/// last `2^k` coordinates (`2^k` the largest power of two not above the
+/// padded dimension, so the two blocks overlap and cover everything):
+/// every factor is orthogonal, so the product is, it is reproduced from a
+/// seed alone (nothing to store but the seed), and it costs
+/// `O(D log D)`. Sign flips with Hadamard transforms are the usual fast
+/// substitute for a random rotation (the randomized Hadamard transform of
+/// fast Johnson–Lindenstrauss; the authors' library uses the same kind of
+/// construction); two overlapping blocks let any dimension work without
+/// padding to a power of two (784 would need 1024).
+///
+/// Padding to a multiple of 64 (zeros; norms and inner products are
+/// unchanged) makes the codes whole `u64` words, so the popcount loop has
+/// no tail; it costs at most 63 bits per code (784 → 832, 384 → 384).
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    dims: usize,
+    padded: usize,
+    block: usize,
+    /// `ROUNDS * 2` diagonals of `padded` signs (±1.0).
+    signs: Vec<f32>,
+}
+
+/// SplitMix64.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// In-place normalized fast Walsh–Hadamard transform (`v.len()` a power of two).
+fn fwht(v: &mut [f32]) {
+    let n = v.len();
+    let mut h = 1;
+    while h < n {
+        for chunk in v.chunks_exact_mut(2 * h) {
+            let (a, b) = chunk.split_at_mut(h);
+            for (x, y) in a.iter_mut().zip(b.iter_mut()) {
+                let (s, d) = (*x + *y, *x - *y);
+                *x = s;
+                *y = d;
+            }
+        }
+        h *= 2;
+    }
+    let scale = 1.0 / (n as f32).sqrt();
+    v.iter_mut().for_each(|x| *x *= scale);
+}
+
+impl Rotation {
+    /// The rotation of `dims`-dimensional vectors drawn from `seed`.
+    pub fn new(dims: usize, seed: u64) -> Self {
+        let padded = dims.max(1).div_ceil(64) * 64;
+        let block = 1usize << (usize::BITS - 1 - padded.leading_zeros());
+        let mut state = seed;
+        let mut signs = Vec::with_capacity(ROUNDS * 2 * padded);
+        while signs.len() < ROUNDS * 2 * padded {
+            let bits = splitmix(&mut state);
+            for i in 0..64 {
+                signs.push(if bits >> i & 1 == 1 { -1.0 } else { 1.0 });
+            }
+        }
+        signs.truncate(ROUNDS * 2 * padded);
+        Self { dims, padded, block, signs }
+    }
+
+    /// Dimensions of the vectors it rotates.
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// Dimensions after padding (a multiple of 64): the length of rotated
+    /// vectors and the bits of a code.
+    pub fn padded_dims(&self) -> usize {
+        self.padded
+    }
+
+    /// `P v` into `out` (cleared first; `padded_dims()` long). `v` has
+    /// `dims()` elements (shorter: zero-padded; longer: truncated).
+    pub fn rotate(&self, v: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        out.extend(v.iter().take(self.dims));
+        out.resize(self.padded, 0.0);
+        let (p, b) = (self.padded, self.block);
+        for round in self.signs.chunks_exact(2 * p) {
+            let (first, second) = round.split_at(p);
+            out.iter_mut().zip(first).for_each(|(x, s)| *x *= s);
+            fwht(&mut out[..b]);
+            out.iter_mut().zip(second).for_each(|(x, s)| *x *= s);
+            fwht(&mut out[p - b..]);
+        }
+    }
+}
+
+/// Encodes the rotated residual `y = P(o − c)` (`padded_dims()` long, a
+/// multiple of 64) into `out` (cleared first).
+pub fn encode(y: &[f32], out: &mut Vec<f32>) {
+    let padded = y.len().div_ceil(64) * 64;
+    let norm = y.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+    let abs_sum: f64 = y.iter().map(|&x| f64::from(x).abs()).sum();
+    // ⟨ō, o⟩ = Σ|y_i| / (‖y‖ √D); a zero residual is coded exactly by any
+    // bits (its distance is ‖q − c‖), so it gets 1 (no error).
+    let ip = if norm > 0.0 { (abs_sum / (norm * (padded as f64).sqrt())).min(1.0) } else { 1.0 };
+    let mut words = vec![0u64; padded / 64];
+    for (i, &x) in y.iter().enumerate() {
+        if x > 0.0 {
+            words[i / 64] |= 1 << (i % 64);
+        }
+    }
+    let popcount: u32 = words.iter().map(|w| w.count_ones()).sum();
+    out.clear();
+    out.reserve(code_words(padded));
+    out.push(f32::from_bits(padded as u32));
+    out.push(norm as f32);
+    out.push(ip as f32);
+    out.push(f32::from_bits(popcount));
+    for w in words {
+        out.push(f32::from_bits(w as u32));
+        out.push(f32::from_bits((w >> 32) as u32));
+    }
+}
+
+/// A borrowed code.
+#[derive(Debug, Clone, Copy)]
+pub struct Code<'a> {
+    /// Padded dimensions (bits).
+    pub padded: usize,
+    /// `‖o − c‖`.
+    pub norm: f32,
+    /// `⟨ō, o⟩`.
+    pub ip: f32,
+    /// Set bits.
+    pub popcount: u32,
+    bytes: &'a [u8],
+}
+
+impl<'a> Code<'a> {
+    /// Views `words` as a code; `None` unless they are exactly one code.
+    pub fn view(words: &'a [f32]) -> Option<Self> {
+        let header = words.get(..HEADER_WORDS)?;
+        let padded = header[0].to_bits() as usize;
+        if !padded.is_multiple_of(64) || words.len() != code_words(padded) {
+            return None;
+        }
+        Some(Self {
+            padded,
+            norm: header[1],
+            ip: header[2],
+            popcount: header[3].to_bits(),
+            bytes: bytemuck::cast_slice(&words[HEADER_WORDS..]),
+        })
+    }
+
+    /// Bit `i` (the sign of rotated coordinate `i`).
+    pub fn bit(&self, i: usize) -> bool {
+        self.bytes[i / 8] >> (i % 8) & 1 == 1
+    }
+}
+
+/// An estimated squared L2 distance and its error bound.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Estimated `‖o − q‖²`.
+    pub distance: f32,
+    /// Half-width of the confidence interval (`EPSILON0`).
+    pub error: f32,
+}
+
+impl Estimate {
+    /// `distance − error`: below the exact squared distance with high probability.
+    pub fn lower(&self) -> f32 {
+        self.distance - self.error
+    }
+}
+
+/// A query's residual to one list's centroid, rotated and quantized to
+/// `QUERY_BITS` bits per dimension, laid out as bit planes.
+#[derive(Debug, Clone)]
+pub struct Query {
+    padded: usize,
+    /// `padded / 64` groups of `QUERY_BITS` words: word `j` of group `w`
+    /// holds bit `j` of `u_i` for `i` in `64w..64w + 64` (a code word's
+    /// four planes sit together).
+    planes: Vec<u64>,
+    /// `ŷ_i = lo + delta * u_i`.
+    lo: f32,
+    delta: f32,
+    /// `Σ ŷ_i`.
+    sum: f32,
+    /// `‖y‖² = ‖q − c‖²`.
+    norm_sq: f32,
+    /// `ε₀ / √(D − 1)`.
+    eps: f32,
+    /// `1 / √D`.
+    inv_sqrt_d: f32,
+}
+
+impl Query {
+    /// Quantizes `y = P(q − c)` (`padded_dims()` long). Rounding is to
+    /// nearest (the paper rounds at random to make `⟨x̄, ŷ⟩` exactly
+    /// unbiased; at 4 bits the difference is far below the code's error).
+    pub fn new(y: &[f32]) -> Self {
+        Self::with_epsilon(y, EPSILON0)
+    }
+
+    /// [`Query::new`] with another confidence parameter `ε₀` for the bound.
+    pub fn with_epsilon(y: &[f32], epsilon0: f64) -> Self {
+        let padded = y.len().div_ceil(64) * 64;
+        let (lo, hi) = y.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+        let (lo, hi) = if y.is_empty() { (0.0, 0.0) } else { (lo, hi) };
+        let levels = ((1 << QUERY_BITS) - 1) as f32;
+        let delta = (hi - lo) / levels;
+        let words = padded / 64;
+        let mut planes = vec![0u64; QUERY_BITS * words];
+        let mut sum_u = 0u64;
+        let inv = if delta > 0.0 { 1.0 / delta } else { 0.0 };
+        for (i, &x) in y.iter().enumerate() {
+            // x ≥ lo: adding ½ and truncating rounds to nearest (no libm
+            // `roundf` call on baseline x86_64).
+            let u = (((x - lo) * inv + 0.5) as u64).min(levels as u64);
+            sum_u += u;
+            for j in 0..QUERY_BITS {
+                planes[(i / 64) * QUERY_BITS + j] |= (u >> j & 1) << (i % 64);
+            }
+        }
+        // Padding coordinates (if y is shorter) are ŷ = lo: count them in the sum.
+        let sum = padded as f32 * lo + delta * sum_u as f32;
+        let norm_sq = y.iter().map(|&x| x * x).sum();
+        Self {
+            padded,
+            planes,
+            lo,
+            delta,
+            sum,
+            norm_sq,
+            eps: (epsilon0 / ((padded as f64) - 1.0).max(1.0).sqrt()) as f32,
+            inv_sqrt_d: 1.0 / (padded as f32).sqrt(),
+        }
+    }
+
+    /// `Σ_i b_i u_i` over a code's bits.
+    #[inline(always)]
+    fn weighted_popcount(&self, bytes: &[u8]) -> u32 {
+        // One accumulator per plane (independent chains), no bounds checks.
+        let (mut s0, mut s1, mut s2, mut s3) = (0u32, 0u32, 0u32, 0u32);
+        for (chunk, p) in bytes.chunks_exact(8).zip(self.planes.chunks_exact(QUERY_BITS)) {
+            let b = u64::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7]]);
+            s0 += (b & p[0]).count_ones();
+            s1 += (b & p[1]).count_ones();
+            s2 += (b & p[2]).count_ones();
+            s3 += (b & p[3]).count_ones();
+        }
+        s0 + (s1 << 1) + (s2 << 2) + (s3 << 3)
+    }
+
+    #[inline(always)]
+    fn finish(&self, code: &Code<'_>, weighted: u32) -> Estimate {
+        // ⟨x̄, ŷ⟩ with x̄ = (2b − 1)/√D: (2 Σ b_i ŷ_i − Σ ŷ_i)/√D.
+        let dot_b = self.lo * code.popcount as f32 + self.delta * weighted as f32;
+        let ip_xy = (2.0 * dot_b - self.sum) * self.inv_sqrt_d;
+        let inv_ip = 1.0 / code.ip;
+        let r = code.norm;
+        let distance = r * r + self.norm_sq - 2.0 * r * ip_xy * inv_ip;
+        let spread = (1.0 - code.ip * code.ip).max(0.0).sqrt() * inv_ip;
+        let error = 2.0 * r * self.norm_sq.sqrt() * self.eps * spread;
+        Estimate { distance, error }
+    }
+
+    #[inline(always)]
+    fn estimate_portable(&self, code: &Code<'_>) -> Estimate {
+        self.finish(code, self.weighted_popcount(code.bytes))
+    }
+
+    #[inline(always)]
+    fn scan_portable(&self, codes: &[f32], out: &mut Vec<Estimate>) {
+        // A plain loop, no closures: a closure passed to `extend`/`map`
+        // would be a separate function without the caller's
+        // `target_feature`, and `count_ones` would fall back to a
+        // bit-twiddling sequence.
+        let stride = code_words(self.padded);
+        out.reserve(codes.len() / stride);
+        for words in codes.chunks_exact(stride) {
+            let e = match Code::view(words) {
+                Some(code) if code.padded == self.padded => self.estimate_portable(&code),
+                _ => Estimate { distance: f32::NAN, error: f32::NAN },
+            };
+            out.push(e);
+        }
+    }
+
+    /// The estimate for one code (NaN when its dimension differs).
+    #[allow(unsafe_code)]
+    pub fn estimate(&self, code: &Code<'_>) -> Estimate {
+        if code.padded != self.padded {
+            return Estimate { distance: f32::NAN, error: f32::NAN };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if has_popcnt() {
+            // SAFETY: the CPU has POPCNT (checked above).
+            return unsafe { fast::estimate(self, code) };
+        }
+        self.estimate_portable(code)
+    }
+
+    /// Appends to `out` the estimates for `codes`, consecutive codes of
+    /// this dimension (as a list page holds them).
+    #[allow(unsafe_code)]
+    pub fn estimate_all(&self, codes: &[f32], out: &mut Vec<Estimate>) {
+        #[cfg(target_arch = "x86_64")]
+        if has_popcnt() {
+            // SAFETY: the CPU has POPCNT (checked above).
+            return unsafe { fast::scan(self, codes, out) };
+        }
+        self.scan_portable(codes, out)
+    }
+}
+
+/// Safe `#[target_feature]` copies: calling them is only sound on a CPU
+/// with POPCNT, which [`has_popcnt`] checks first. (Baseline x86_64 has
+/// no POPCNT instruction: `count_ones` would be a bit-twiddling sequence.)
+#[cfg(target_arch = "x86_64")]
+mod fast {
+    use super::{Code, Estimate, Query};
+
+    #[target_feature(enable = "popcnt")]
+    pub fn estimate(q: &Query, code: &Code<'_>) -> Estimate {
+        q.estimate_portable(code)
+    }
+
+    #[target_feature(enable = "popcnt")]
+    pub fn scan(q: &Query, codes: &[f32], out: &mut Vec<Estimate>) {
+        q.scan_portable(codes, out)
+    }
+}
+
+/// Whether the POPCNT copies can run here (checked once).
+#[cfg(target_arch = "x86_64")]
+fn has_popcnt() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| std::is_x86_feature_detected!("popcnt"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Roughly Gaussian values (sum of uniforms), deterministic.
+    fn gaussian(state: &mut u64, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                (0..4).map(|_| (splitmix(state) >> 11) as f32 / (1u64 << 53) as f32 - 0.5).sum::<f32>()
+            })
+            .collect()
+    }
+
+    fn dot(a: &[f32], b: &[f32]) -> f64 {
+        a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum()
+    }
+
+    fn l2sq(a: &[f32], b: &[f32]) -> f64 {
+        a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum()
+    }
+
+    #[test]
+    fn rotation_pads_to_64_and_is_seeded() {
+        for (dims, padded) in [(1, 64), (64, 64), (65, 128), (384, 384), (784, 832), (1000, 1024)] {
+            let r = Rotation::new(dims, 7);
+            assert_eq!(r.padded_dims(), padded);
+            assert_eq!(r.dims(), dims);
+        }
+        let v: Vec<f32> = (0..100).map(|i| i as f32).collect();
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        Rotation::new(100, 1).rotate(&v, &mut a);
+        Rotation::new(100, 1).rotate(&v, &mut b);
+        Rotation::new(100, 2).rotate(&v, &mut c);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn rotation_spreads_a_basis_vector() {
+        // A basis vector ends up with every coordinate near ±1/√D.
+        for dims in [384usize, 784] {
+            let r = Rotation::new(dims, 3);
+            let mut out = Vec::new();
+            for hot in [0, dims / 2, dims - 1] {
+                let mut e = vec![0.0f32; dims];
+                e[hot] = 1.0;
+                r.rotate(&e, &mut out);
+                let max = out.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                let nonzero = out.iter().filter(|x| x.abs() > 1e-6).count();
+                assert!(max < 6.0 / (r.padded_dims() as f32).sqrt(), "dims {dims}: max {max}");
+                assert!(nonzero > r.padded_dims() * 9 / 10, "dims {dims}: {nonzero} nonzero");
+            }
+        }
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        let mut s = 11;
+        let y = gaussian(&mut s, 128);
+        let mut code = Vec::new();
+        encode(&y, &mut code);
+        assert_eq!(code.len(), code_words(128));
+        let c = Code::view(&code).expect("a code");
+        assert_eq!(c.padded, 128);
+        for (i, &x) in y.iter().enumerate() {
+            assert_eq!(c.bit(i), x > 0.0, "bit {i}");
+        }
+        assert_eq!(c.popcount as usize, y.iter().filter(|&&x| x > 0.0).count());
+        let norm = dot(&y, &y).sqrt();
+        assert!((f64::from(c.norm) - norm).abs() < 1e-5 * norm);
+        let ip = y.iter().map(|&x| f64::from(x).abs()).sum::<f64>() / (norm * 128f64.sqrt());
+        assert!((f64::from(c.ip) - ip).abs() < 1e-6);
+        assert!(Code::view(&code[..code.len() - 1]).is_none());
+        assert!(Code::view(&[1.0; 3]).is_none());
+    }
+
+    #[test]
+    fn zero_residual_estimates_the_query_norm_exactly() {
+        let mut code = Vec::new();
+        encode(&[0.0; 64], &mut code);
+        let mut s = 5;
+        let y = gaussian(&mut s, 64);
+        let q = Query::new(&y);
+        let e = q.estimate(&Code::view(&code).unwrap());
+        assert!((f64::from(e.distance) - dot(&y, &y)).abs() < 1e-4);
+        assert_eq!(e.error, 0.0);
+    }
+
+    #[test]
+    fn popcount_kernel_equals_the_float_formula() {
+        let mut s = 9;
+        let (y, qy) = (gaussian(&mut s, 192), gaussian(&mut s, 192));
+        let mut code = Vec::new();
+        encode(&y, &mut code);
+        let c = Code::view(&code).unwrap();
+        let q = Query::new(&qy);
+        // ŷ decoded, x̄ from the bits, the estimator in floats.
+        let levels = 15.0f32;
+        let (lo, hi) = qy.iter().fold((f32::MAX, f32::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+        let delta = (hi - lo) / levels;
+        let yhat: Vec<f32> = qy.iter().map(|&x| lo + delta * ((x - lo) / delta).round()).collect();
+        let xbar: Vec<f32> = (0..192).map(|i| if c.bit(i) { 1.0 } else { -1.0 } / 192f32.sqrt()).collect();
+        let est_ip = dot(&xbar, &yhat) / f64::from(c.ip);
+        let r = f64::from(c.norm);
+        let want = r * r + dot(&qy, &qy) - 2.0 * r * est_ip;
+        let got = q.estimate(&c);
+        assert!((f64::from(got.distance) - want).abs() < 1e-3 * want.abs().max(1.0), "{} vs {want}", got.distance);
+        let mut all = Vec::new();
+        q.estimate_all(&[code.clone(), code.clone()].concat(), &mut all);
+        assert_eq!(all, vec![got, got]);
+        assert_eq!(got, q.estimate_portable(&c));
+    }
+
+    /// Fraction of random (vector, query) pairs whose exact squared
+    /// distance lies within the estimate's bound, and the mean relative error.
+    fn coverage(dims: usize, pairs: usize, seed: u64) -> (f64, f64) {
+        let rot = Rotation::new(dims, seed ^ 0xABCD);
+        let mut s = seed;
+        let c = gaussian(&mut s, dims);
+        let (mut within, mut rel) = (0usize, 0.0f64);
+        let (mut ry, mut qy, mut code) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..pairs {
+            let o = gaussian(&mut s, dims);
+            let q = gaussian(&mut s, dims);
+            let ro: Vec<f32> = o.iter().zip(&c).map(|(a, b)| a - b).collect();
+            let rq: Vec<f32> = q.iter().zip(&c).map(|(a, b)| a - b).collect();
+            rot.rotate(&ro, &mut ry);
+            rot.rotate(&rq, &mut qy);
+            encode(&ry, &mut code);
+            let e = Query::new(&qy).estimate(&Code::view(&code).unwrap());
+            let exact = l2sq(&o, &q);
+            if (f64::from(e.distance) - exact).abs() <= f64::from(e.error) {
+                within += 1;
+            }
+            rel += (f64::from(e.distance) - exact).abs() / exact;
+        }
+        (within as f64 / pairs as f64, rel / pairs as f64)
+    }
+
+    #[test]
+    fn estimates_are_close_and_mostly_within_the_bound() {
+        // ε₀ = 1.9 is about 1.9 standard deviations: ~94% two-sided.
+        for dims in [128usize, 384, 784] {
+            let (within, rel) = coverage(dims, 2000, dims as u64);
+            assert!(within >= 0.92, "dims {dims}: {within} within the bound");
+            // The residuals share −c, so ‖o − q‖² is about half of
+            // ‖r‖² + ‖q − c‖²: the relative error is about 1.1/√D.
+            assert!(rel < 1.5 / (dims as f64).sqrt(), "dims {dims}: mean relative error {rel}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn rotation_preserves_norms_and_inner_products(seed in any::<u64>(), dims in 1usize..1100) {
+            let rot = Rotation::new(dims, seed);
+            let mut s = seed;
+            let (a, b) = (gaussian(&mut s, dims), gaussian(&mut s, dims));
+            let (mut ra, mut rb) = (Vec::new(), Vec::new());
+            rot.rotate(&a, &mut ra);
+            rot.rotate(&b, &mut rb);
+            prop_assert_eq!(ra.len(), rot.padded_dims());
+            let (na, nra) = (dot(&a, &a), dot(&ra, &ra));
+            prop_assert!((na - nra).abs() <= 1e-4 * na.max(1e-9), "norm² {} vs {}", na, nra);
+            let scale = (na * dot(&b, &b)).sqrt();
+            prop_assert!((dot(&a, &b) - dot(&ra, &rb)).abs() <= 1e-4 * scale.max(1e-9));
+        }
+
+        #[test]
+        fn the_bound_holds_for_most_pairs(seed in any::<u64>(), dims in 32usize..900) {
+            let (within, _) = coverage(dims, 200, seed);
+            prop_assert!(within >= 0.85, "dims {}: {} within the bound", dims, within);
+        }
+    }
+}
