@@ -14,31 +14,17 @@ cached ground truth applies:
   test images as queries.
 """
 import argparse
-import gzip
 import os
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hnsw"))
+from bench_hnsw import holdout_split, read_idx_images  # noqa: E402  (the same splits and loader)
 
 CACHE = "/var/tmp/ember-bench"
 WORDNET = "wordnet-all-MiniLM-L6-v2-ma8e612db2b63-t086215fa0b43"
 FASHION = "/usr/share/datasets/fashion-mnist"
-
-
-def holdout_split(n, nq):
-    """Same as bench_hnsw.py: every (n // nq)-th item is a query."""
-    step = n // nq
-    q = np.arange(nq) * step + step // 2
-    mask = np.ones(n, dtype=bool)
-    mask[q] = False
-    return np.nonzero(mask)[0], q
-
-
-def read_idx_images(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic, n, rows, cols = np.frombuffer(data[:16], dtype=">i4")
-    assert magic == 2051, path
-    return np.frombuffer(data[16:], dtype=np.uint8).reshape(n, rows * cols).astype(np.float32)
 
 
 def write(out, name, base, queries, gt, metric):
