@@ -72,6 +72,7 @@ fn normalize(v: &mut [f32]) {
 /// clamped to the number of points, and at least one centroid is returned
 /// for at least one point). `progress(step)` is called after seeding and
 /// after each iteration; `stop()` aborts between steps.
+#[allow(clippy::too_many_arguments)]
 pub fn kmeans(
     data: &[f32],
     dims: usize,
@@ -82,7 +83,7 @@ pub fn kmeans(
     progress: &mut dyn FnMut(usize),
     stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Vec<f32>, Stopped> {
-    let n = if dims == 0 { 0 } else { data.len() / dims };
+    let n = data.len().checked_div(dims).unwrap_or(0);
     let k = k.min(n);
     if k == 0 {
         return Ok(Vec::new());

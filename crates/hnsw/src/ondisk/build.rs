@@ -59,11 +59,14 @@ pub(super) fn init_graph_page(page: &mut Page) {
     .encode(page::special_mut(page));
 }
 
+/// Writes the code of a vector into the buffer.
+type Encoder<'e> = &'e dyn Fn(&[f32], &mut Vec<f32>);
+
 /// How element vectors are stored: the graph's vectors, or codes of them.
 struct Stored<'e> {
     /// Words per stored vector when coded.
     code_words: usize,
-    encode: Option<&'e dyn Fn(&[f32], &mut Vec<f32>)>,
+    encode: Option<Encoder<'e>>,
 }
 
 impl Stored<'_> {
