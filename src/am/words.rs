@@ -21,6 +21,7 @@
 use std::cell::RefCell;
 
 use half::f16;
+use hnsw::link::HalfLink;
 use quantize::sq8::{self, Bound, Sq8};
 
 /// The indexed type.
@@ -165,6 +166,30 @@ impl WordMetric {
         match self.kind {
             ElemKind::Dense | ElemKind::Half | ElemKind::Multi => dims,
             ElemKind::Sparse => 0,
+        }
+    }
+
+    /// The half-precision link distance a build may link the graph over
+    /// instead of this metric ([`hnsw::link`]: half the memory read per
+    /// distance), given all the values (`dims` words each), or `None` where
+    /// rounding to half precision could reorder neighbours: half values
+    /// are exact in it; cosine is computed on unit vectors; L2 and inner
+    /// product only when every value is a unit vector (values within ±1);
+    /// never for L1 of embeddings, sparse values or variable dimensions.
+    pub fn half_link(self, values: &[f32], dims: usize) -> Option<HalfLink> {
+        if dims == 0 || self.sq8 {
+            return None;
+        }
+        let link = match self.metric {
+            Metric::L2 => HalfLink::L2,
+            Metric::InnerProduct => HalfLink::NegativeDot,
+            Metric::Cosine => HalfLink::UnitCosine,
+            Metric::L1 => HalfLink::L1,
+        };
+        match (self.kind, self.metric) {
+            (ElemKind::Half, _) | (ElemKind::Dense, Metric::Cosine) => Some(link),
+            (ElemKind::Dense, Metric::L2 | Metric::InnerProduct) if hnsw::link::unit_norm(values, dims) => Some(link),
+            _ => None,
         }
     }
 
@@ -365,6 +390,21 @@ mod tests {
 
     fn plain_dense() -> WordMetric {
         WordMetric { kind: ElemKind::Dense, metric: Metric::L2, sq8: false }
+    }
+
+    #[test]
+    fn half_links_only_where_half_precision_orders_alike() {
+        let of = |kind, metric| WordMetric { kind, metric, sq8: false };
+        let unit = [0.6, 0.8, 1.0, 0.0];
+        let wide = [60.0, 80.0, 1.0, 0.0];
+        assert_eq!(of(ElemKind::Dense, Metric::Cosine).half_link(&wide, 2), Some(HalfLink::UnitCosine));
+        assert_eq!(of(ElemKind::Dense, Metric::L2).half_link(&unit, 2), Some(HalfLink::L2));
+        assert_eq!(of(ElemKind::Dense, Metric::InnerProduct).half_link(&unit, 2), Some(HalfLink::NegativeDot));
+        assert_eq!(of(ElemKind::Dense, Metric::L2).half_link(&wide, 2), None);
+        assert_eq!(of(ElemKind::Dense, Metric::L1).half_link(&unit, 2), None);
+        assert_eq!(of(ElemKind::Half, Metric::L1).half_link(&wide, 2), Some(HalfLink::L1));
+        assert_eq!(of(ElemKind::Sparse, Metric::Cosine).half_link(&unit, 0), None);
+        assert_eq!(WordMetric { sq8: true, ..of(ElemKind::Dense, Metric::Cosine) }.half_link(&unit, 2), None);
     }
 
     #[test]

@@ -280,6 +280,11 @@ impl Vectors {
         }
     }
 
+    /// All vectors end to end, when `dims > 0`.
+    pub(crate) fn flat(&self) -> Option<&[f32]> {
+        (self.dims > 0).then_some(self.data.as_slice())
+    }
+
     pub(crate) fn allocated_bytes(&self) -> usize {
         self.data.capacity() * size_of::<f32>() + self.offsets.capacity() * size_of::<usize>()
     }

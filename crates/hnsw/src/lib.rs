@@ -6,6 +6,8 @@
 //! - [`ParallelBuilder`]: the index build, collecting every vector first,
 //!   then linking them on a rayon pool into an [`Hnsw`]; [`estimate_bytes`]
 //!   predicts its memory.
+//! - [`link`]: half-precision link codes, which the build can link the
+//!   graph over to read half the memory per distance.
 //! - [`search`]: greedy descent + beam search, and [`SearchIter`], the
 //!   incremental scan that keeps going past `ef_search` (iterative scans),
 //!   generic over any [`GraphView`] — the in-memory graph or pages.
@@ -20,6 +22,7 @@
 
 mod graph;
 mod inmem;
+pub mod link;
 pub mod metric;
 pub mod ondisk;
 mod parallel;

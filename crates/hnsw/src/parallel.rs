@@ -130,6 +130,11 @@ impl<D: Distance + Sync> ParallelBuilder<D> {
         self.vectors.dims()
     }
 
+    /// Every vector pushed, end to end, when the dimensions are fixed.
+    pub fn flat_vectors(&self) -> Option<&[f32]> {
+        self.vectors.flat()
+    }
+
     /// Bytes allocated so far for the collected vectors (capacities); the
     /// build then adds about [`estimate_bytes`] minus the vectors.
     pub fn allocated_bytes(&self) -> usize {

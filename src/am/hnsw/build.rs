@@ -19,7 +19,7 @@ use pgrx::{check_for_interrupts, ereport, PgLogLevel, PgSqlErrorCode};
 use super::super::opclass::{datum_words, opclass_of};
 use super::super::words::WordMetric;
 use super::super::{ondisk_or_raise, tid_of};
-use super::graph_build::Collected;
+use super::graph_build::{Built, Collected};
 use super::{options, PHASE_GRAPH, PHASE_LOAD, PHASE_WRITE};
 use crate::fmgr::raise_code;
 use crate::storage::{Logging, PgRelation};
@@ -101,9 +101,9 @@ impl BuildState {
         let empty = Collected::new(self.dims, self.params, self.opclass);
         let collected = std::mem::replace(&mut self.collected, empty);
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_GRAPH);
-        let (graph, tids) = collected.build();
+        let (built, tids) = collected.build(self.budget);
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE);
-        write_graph(&self.rel, self.stored, &graph, &tids);
+        write_graph(&self.rel, self.stored, &built, &tids);
     }
 }
 
@@ -114,14 +114,30 @@ fn stored_metric_for(opclass: WordMetric, dims: usize, m: usize) -> WordMetric {
 
 /// Writes the graph built on the values, storing codes of them when
 /// `stored` says so.
-fn write_graph(rel: &PgRelation, stored: WordMetric, graph: &hnsw::Hnsw<WordMetric>, tids: &[Tid]) {
-    let written = if stored.sq8 {
-        let code_words = stored.stored_words(graph.dims());
-        ondisk::write_graph_coded(rel, graph, tids, stored.id(), code_words, &quantize::sq8::encode)
-    } else {
-        ondisk::write_graph(rel, graph, tids, stored.id())
+fn write_graph(rel: &PgRelation, stored: WordMetric, built: &Built, tids: &[Tid]) {
+    let written = match built {
+        Built::Plain(graph) => write_stored(rel, stored, graph, None, tids),
+        Built::Linked { graph, values } => {
+            let data = values.flat_vectors().expect("linked graphs have fixed dimensions");
+            write_stored(rel, stored, graph, Some(ondisk::Values { data, dims: values.dims() }), tids)
+        }
     };
     ondisk_or_raise(rel.relation(), written);
+}
+
+/// Writes `graph` with `values` (`None`: its own vectors) on its elements,
+/// or their SQ8 codes when `stored` says so.
+fn write_stored<D: hnsw::Distance>(
+    rel: &PgRelation,
+    stored: WordMetric,
+    graph: &hnsw::Hnsw<D>,
+    values: Option<ondisk::Values<'_>>,
+    tids: &[Tid],
+) -> Result<(), ondisk::OnDiskError> {
+    let value_dims = values.map_or(graph.dims(), |v| v.dims);
+    let encode: ondisk::Encoder<'_> = &quantize::sq8::encode;
+    let codes = stored.sq8.then(|| (stored.stored_words(value_dims), encode));
+    ondisk::write_graph_from(rel, graph, values, tids, stored.id(), codes)
 }
 
 #[pgrx::pg_guard]
@@ -225,8 +241,8 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
         let opclass = opclass_of(index);
         let rel = PgRelation::new(index, pg_sys::ForkNumber::INIT_FORKNUM, Logging::BuildUnlogged);
         let (dims, params) = (fixed_dims(index, opclass), params_of(index));
-        let (graph, tids) = Collected::new(dims, params, opclass).build();
-        write_graph(&rel, stored_metric_for(opclass, dims, params.m), &graph, &tids);
+        let (built, tids) = Collected::new(dims, params, opclass).build(0);
+        write_graph(&rel, stored_metric_for(opclass, dims, params.m), &built, &tids);
         rel.log_all_pages();
     }
 }

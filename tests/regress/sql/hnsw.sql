@@ -68,6 +68,22 @@ BEGIN
         DROP INDEX idx;
     END LOOP;
 END $$;
+-- Unit vectors: the build links the graph over half precision for L2 and
+-- inner product too (as always for cosine and halfembedding); the scan still
+-- returns the exact top 5.
+CREATE TABLE units AS SELECT id, l2_normalize(v) AS v FROM items WHERE v IS NOT NULL;
+DO $$
+DECLARE o record; q text;
+BEGIN
+    FOR o IN SELECT * FROM opclasses WHERE col = 'v' AND opclass IN ('embedding_l2_ops', 'embedding_ip_ops') LOOP
+        EXECUTE format('CREATE INDEX idx ON units USING ember_hnsw (v %s)', o.opclass);
+        q := format('v %s (SELECT v FROM units WHERE id = 42)', o.op);
+        RAISE NOTICE 'unit vectors, %: same top 5 as exact %, verify %', o.opclass,
+            top5(q, 'units') = exact_top5(q, 'units'), ember_hnsw_verify('idx');
+        DROP INDEX idx;
+    END LOOP;
+END $$;
+DROP TABLE units;
 SET client_min_messages = warning;
 
 -- The plan uses the index for ORDER BY ... LIMIT, not without ORDER BY.

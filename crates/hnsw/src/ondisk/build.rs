@@ -60,20 +60,45 @@ pub(super) fn init_graph_page(page: &mut Page) {
 }
 
 /// Writes the code of a vector into the buffer.
-type Encoder<'e> = &'e dyn Fn(&[f32], &mut Vec<f32>);
+pub type Encoder<'e> = &'e dyn Fn(&[f32], &mut Vec<f32>);
 
-/// How element vectors are stored: the graph's vectors, or codes of them.
+/// The values of a graph linked over link codes of them
+/// ([`crate::link`]): `dims` values per element, in id order.
+#[derive(Debug, Clone, Copy)]
+pub struct Values<'v> {
+    /// The values, end to end.
+    pub data: &'v [f32],
+    /// Values per element.
+    pub dims: usize,
+}
+
+/// How element vectors are stored: the graph's vectors or the given
+/// values, or codes of either.
 struct Stored<'e> {
+    values: Option<Values<'e>>,
     /// Words per stored vector when coded.
     code_words: usize,
     encode: Option<Encoder<'e>>,
 }
 
 impl Stored<'_> {
+    /// The value of element `id`.
+    fn value<'a, D: Distance>(&'a self, graph: &'a Hnsw<D>, id: u32) -> &'a [f32] {
+        match self.values {
+            Some(Values { data, dims }) => &data[id as usize * dims..][..dims],
+            None => graph.vector(id),
+        }
+    }
+
+    /// Values per element (0: variable).
+    fn value_dims<D: Distance>(&self, graph: &Hnsw<D>) -> usize {
+        self.values.map_or(graph.dims(), |v| v.dims)
+    }
+
     fn len_of<D: Distance>(&self, graph: &Hnsw<D>, id: u32) -> usize {
         match self.encode {
             Some(_) => self.code_words,
-            None => graph.vector(id).len(),
+            None => self.value(graph, id).len(),
         }
     }
 
@@ -81,10 +106,10 @@ impl Stored<'_> {
         match self.encode {
             Some(encode) => {
                 let mut out = Vec::with_capacity(self.code_words);
-                encode(graph.vector(id), &mut out);
+                encode(self.value(graph, id), &mut out);
                 out
             }
-            None => graph.vector(id).to_vec(),
+            None => self.value(graph, id).to_vec(),
         }
     }
 }
@@ -145,7 +170,7 @@ fn write_meta<R: RelationWrite, D: Distance>(
     };
     let coded = stored.encode.is_some();
     let meta = Meta {
-        dims: if coded { stored.code_words } else { graph.dims() } as u16,
+        dims: if coded { stored.code_words } else { stored.value_dims(graph) } as u16,
         m: graph.params().m as u16,
         ef_construction: graph.params().ef_construction as u16,
         metric_id,
@@ -153,7 +178,7 @@ fn write_meta<R: RelationWrite, D: Distance>(
         entry,
         elements: graph.len() as u64,
         insert_blk: layout.neighbours.last().map_or(u32::MAX, |t| t.blk),
-        value_dims: if coded { graph.dims() as u16 } else { 0 },
+        value_dims: if coded { stored.value_dims(graph) as u16 } else { 0 },
     };
     let (blk, mut guard) = rel.extend();
     debug_assert_eq!(blk, 0);
@@ -182,11 +207,7 @@ pub fn write_graph<R: RelationWrite, D: Distance>(
     heap_tids: &[Tid],
     metric_id: u8,
 ) -> Result<(), OnDiskError> {
-    let stored = Stored {
-        code_words: 0,
-        encode: None,
-    };
-    write_stored(rel, graph, heap_tids, metric_id, &stored)
+    write_graph_from(rel, graph, None, heap_tids, metric_id, None)
 }
 
 /// [`write_graph`], storing `encode(vector)` (always `code_words` long)
@@ -202,13 +223,33 @@ pub fn write_graph_coded<R: RelationWrite, D: Distance>(
     code_words: usize,
     encode: &dyn Fn(&[f32], &mut Vec<f32>),
 ) -> Result<(), OnDiskError> {
-    if graph.dims() == 0 {
-        return Err(OnDiskError::BadInput("coded vectors need fixed dimensions"));
+    write_graph_from(rel, graph, None, heap_tids, metric_id, Some((code_words, encode)))
+}
+
+/// [`write_graph`] or [`write_graph_coded`] (`codes`: `(code_words,
+/// encode)`) of a graph linked over link codes: the elements get `values`
+/// (or their codes) instead of the graph's own vectors.
+pub fn write_graph_from<R: RelationWrite, D: Distance>(
+    rel: &R,
+    graph: &Hnsw<D>,
+    values: Option<Values<'_>>,
+    heap_tids: &[Tid],
+    metric_id: u8,
+    codes: Option<(usize, Encoder<'_>)>,
+) -> Result<(), OnDiskError> {
+    if let Some(Values { data, dims }) = values {
+        if dims == 0 || data.len() != graph.len() * dims {
+            return Err(OnDiskError::BadInput("one value of fixed dimensions per element is required"));
+        }
     }
     let stored = Stored {
-        code_words,
-        encode: Some(encode),
+        values,
+        code_words: codes.map_or(0, |(words, _)| words),
+        encode: codes.map(|(_, encode)| encode),
     };
+    if stored.encode.is_some() && stored.value_dims(graph) == 0 {
+        return Err(OnDiskError::BadInput("coded vectors need fixed dimensions"));
+    }
     write_stored(rel, graph, heap_tids, metric_id, &stored)
 }
 
@@ -227,7 +268,7 @@ fn write_stored<R: RelationWrite, D: Distance>(
             "one heap TID per element is required",
         ));
     }
-    if graph.dims().max(stored.code_words) > u16::MAX as usize {
+    if stored.value_dims(graph).max(stored.code_words) > u16::MAX as usize {
         return Err(OnDiskError::BadInput("dimensions must be at most 65535"));
     }
     let layout = plan(graph, stored)?;

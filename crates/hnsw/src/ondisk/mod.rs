@@ -28,7 +28,7 @@ mod tuples;
 mod vacuum;
 mod verify;
 
-pub use build::{write_graph, write_graph_coded};
+pub use build::{write_graph, write_graph_coded, write_graph_from, Encoder, Values};
 pub use insert::{insert, set_coded_dims_if_unset, set_dims_if_unset, vector_fits};
 pub use reader::PageGraph;
 pub use tuples::{
