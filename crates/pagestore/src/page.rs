@@ -276,9 +276,14 @@ pub fn free_space(page: &Page) -> usize {
     (upper(page).saturating_sub(lower(page))).saturating_sub(SIZE_OF_ITEM_ID)
 }
 
-/// Whether an item of `len` bytes can be added (MAXALIGN included).
+/// Whether an item of `len` bytes can be added (MAXALIGN included). The
+/// line pointer must fit too: [`free_space`] is 0 both when there is room
+/// for the line pointer only and when there is none, and an empty item
+/// must not be added in the second case.
 pub fn fits(page: &Page, len: usize) -> bool {
-    len <= MAX_ITEM_LEN && maxalign(len) <= free_space(page) && max_offset(page) < MAX_OFFSET_NUMBER
+    len <= MAX_ITEM_LEN
+        && upper(page).saturating_sub(lower(page)) >= SIZE_OF_ITEM_ID + maxalign(len)
+        && max_offset(page) < MAX_OFFSET_NUMBER
 }
 
 /// `PageAddItem` appending a new line pointer: copies `bytes` to the top of

@@ -199,3 +199,15 @@ fn items_prefetched_are_the_items_in_offset_order() {
     let expected: Vec<(u16, Vec<u8>)> = (1..=5u16).map(|off| (off, page::item(&p, off).unwrap().to_vec())).collect();
     assert_eq!(seen, expected);
 }
+
+#[test]
+fn an_empty_item_does_not_fit_a_page_without_room_for_its_line_pointer() {
+    let mut p = fresh(0);
+    // Header 24 + line pointer 4 + 8,160-byte item leaves pd_upper == pd_lower + 4.
+    assert!(page::add_item(&mut p, &vec![7; BLCKSZ - 24 - 4 - 8]).is_some());
+    assert!(page::fits(&p, 0), "room for one more line pointer");
+    assert!(page::add_item(&mut p, &[]).is_some());
+    assert!(!page::fits(&p, 0), "pd_upper == pd_lower: no room left");
+    assert_eq!(page::add_item(&mut p, &[]), None);
+    assert!(page::check_header(&p).is_ok());
+}
