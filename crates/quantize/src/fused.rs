@@ -37,29 +37,34 @@ fn fold<const FMA: bool>(
     term: impl Fn(f32, f32, f32) -> f32,
 ) -> f32 {
     let n = q.len().min(bytes.len());
-    let (q, bytes) = (&q[..n], &bytes[..n]);
-    let mut acc = [0.0f32; LANES];
-    let mut qc = q.chunks_exact(LANES);
-    let mut bc = bytes.chunks_exact(LANES);
+    let (body, q, bytes) = fold_lanes::<LANES, FMA>(&q[..n], &bytes[..n], lo, step, &term);
+    let (rest, q, bytes) = fold_lanes::<TAIL_LANES, FMA>(q, bytes, lo, step, &term);
+    let mut tail = 0.0f32;
+    for (&qv, &b) in q.iter().zip(bytes) {
+        tail = term(tail, qv, madd::<FMA>(f32::from(b), step, lo));
+    }
+    body + rest + tail
+}
+
+/// [`fold`] over the whole chunks of `N` elements, in `N` lanes; returns
+/// their sum and the elements left over.
+#[inline(always)]
+fn fold_lanes<'a, const N: usize, const FMA: bool>(
+    q: &'a [f32],
+    bytes: &'a [u8],
+    lo: f32,
+    step: f32,
+    term: &impl Fn(f32, f32, f32) -> f32,
+) -> (f32, &'a [f32], &'a [u8]) {
+    let mut acc = [0.0f32; N];
+    let mut qc = q.chunks_exact(N);
+    let mut bc = bytes.chunks_exact(N);
     for (qs, bs) in (&mut qc).zip(&mut bc) {
-        for k in 0..LANES {
+        for k in 0..N {
             acc[k] = term(acc[k], qs[k], madd::<FMA>(f32::from(bs[k]), step, lo));
         }
     }
-    let (q, bytes) = (qc.remainder(), bc.remainder());
-    let mut tail_acc = [0.0f32; TAIL_LANES];
-    let mut qc = q.chunks_exact(TAIL_LANES);
-    let mut bc = bytes.chunks_exact(TAIL_LANES);
-    for (qs, bs) in (&mut qc).zip(&mut bc) {
-        for k in 0..TAIL_LANES {
-            tail_acc[k] = term(tail_acc[k], qs[k], madd::<FMA>(f32::from(bs[k]), step, lo));
-        }
-    }
-    let mut tail = 0.0f32;
-    for (&qv, &b) in qc.remainder().iter().zip(bc.remainder()) {
-        tail = term(tail, qv, madd::<FMA>(f32::from(b), step, lo));
-    }
-    tree_sum(&mut acc) + tree_sum(&mut tail_acc) + tail
+    (tree_sum(&mut acc), qc.remainder(), bc.remainder())
 }
 
 /// The sum of the lanes, added pairwise in halves: vector additions, where
