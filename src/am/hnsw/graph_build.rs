@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use hnsw::link::HalfLink;
 use hnsw::ondisk::Tid;
 use hnsw::{Hnsw, HnswError, HnswParams, ParallelBuilder};
-use pgrx::PgSqlErrorCode;
+use pgrx::{check_for_interrupts, PgSqlErrorCode};
 
 use super::super::offload::offload;
 use super::super::words::WordMetric;
@@ -68,7 +68,10 @@ impl Collected {
                 let mut linked = ParallelBuilder::new(words, params, link);
                 linked.reserve(tids.len(), words);
                 let mut code = Vec::new();
-                for value in values.chunks_exact(dims) {
+                for (i, value) in values.chunks_exact(dims).enumerate() {
+                    if i % 4096 == 0 {
+                        check_for_interrupts!();
+                    }
                     hnsw::link::pack(value, link.normalizes(), &mut code);
                     linked.push(&code).unwrap_or_else(|e| raise_code(PgSqlErrorCode::ERRCODE_DATA_EXCEPTION, e.to_string()));
                 }
