@@ -6,9 +6,9 @@
 //! The loops keep 64 independent lanes (four 16-lane accumulators, so that
 //! consecutive additions do not wait on each other's latency), summed
 //! pairwise at the end, so the compiler vectorizes them without having to
-//! reassociate floats itself; AVX-512F and
-//! AVX2+FMA copies, which fuse the multiply-adds, are chosen at run time on
-//! x86_64 (the portable copy otherwise), like the distance crate's kernels.
+//! reassociate floats itself. AVX-512F and AVX2+FMA copies, which fuse the
+//! multiply-adds, are chosen at run time on x86_64 (the portable copy
+//! otherwise), like the distance crate's kernels.
 
 /// Lanes kept apart in the main loop's accumulators.
 const LANES: usize = 64;
