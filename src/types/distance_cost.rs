@@ -54,14 +54,34 @@ unsafe fn support(fcinfo: FunctionCallInfo, element_bytes: f64) -> Datum {
         let bytes = DENSE_HEADER_BYTES + element_bytes * dims;
         let mut per_call = pg_sys::cpu_operator_cost * (1.0 + dims / DIMS_PER_OPERATOR);
         if bytes > OUT_OF_LINE_BYTES {
-            // Constants are detoasted once, before the scan.
-            let stored = args.iter().filter(|&&a| (*a).type_ != pg_sys::NodeTag::T_Const).count();
+            let stored = args.iter().filter(|&&a| may_be_toasted(a)).count();
             let chunk_pages = (bytes / TOAST_CHUNK_BYTES).ceil() / TOAST_CHUNKS_PER_PAGE;
             per_call += stored as f64 * chunk_pages * pg_sys::seq_page_cost;
         }
         (*cost_req).startup = 0.0;
         (*cost_req).per_tuple = per_call;
         Datum::from(req)
+    }
+}
+
+/// Whether the argument `expr` can hold a value stored out of line, which
+/// every call reads again. A constant is detoasted once, before the scan. A
+/// query parameter (`$1` of a prepared statement, a PL/pgSQL variable)
+/// comes from an input function or a detoasted variable, never a TOAST
+/// pointer; pricing it like a column made the generic plan of every
+/// prepared `ORDER BY v <-> $1` dearer than the custom one, so Postgres
+/// planned each execution again. A column or a subquery's result can be.
+///
+/// # Safety
+/// `expr` is a live expression node.
+unsafe fn may_be_toasted(expr: *mut pg_sys::Node) -> bool {
+    // SAFETY: forwarded contract; the node's tag says which struct it is.
+    unsafe {
+        match (*expr).type_ {
+            pg_sys::NodeTag::T_Const => false,
+            pg_sys::NodeTag::T_Param => (*expr.cast::<pg_sys::Param>()).paramkind != pg_sys::ParamKind::PARAM_EXTERN,
+            _ => true,
+        }
     }
 }
 

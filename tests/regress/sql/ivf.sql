@@ -172,6 +172,21 @@ CREATE INDEX toasted_v ON toasted USING ember_ivf (v) WITH (lists = 10);
 SET ember.ivf_probes = 10;
 EXPLAIN (COSTS OFF) SELECT id FROM toasted ORDER BY v <-> (SELECT v FROM toasted WHERE id = 1) LIMIT 5;
 SELECT id FROM toasted ORDER BY v <-> (SELECT v FROM toasted WHERE id = 1) LIMIT 1;
+-- A query parameter is never read from TOAST, so a prepared statement's
+-- generic plan costs what its custom plans cost and Postgres stops
+-- planning every execution (it re-planned each one while parameters were
+-- priced like the column).
+PREPARE nearest_toasted(embedding) AS
+    SELECT count(*) FROM (SELECT id FROM toasted ORDER BY v <-> $1 LIMIT 3) s;
+EXECUTE nearest_toasted(array_fill(1::real, ARRAY[784])::embedding);
+EXECUTE nearest_toasted(array_fill(2::real, ARRAY[784])::embedding);
+EXECUTE nearest_toasted(array_fill(3::real, ARRAY[784])::embedding);
+EXECUTE nearest_toasted(array_fill(4::real, ARRAY[784])::embedding);
+EXECUTE nearest_toasted(array_fill(5::real, ARRAY[784])::embedding);
+EXECUTE nearest_toasted(array_fill(6::real, ARRAY[784])::embedding);
+SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'nearest_toasted';
+EXPLAIN (COSTS OFF) EXECUTE nearest_toasted(array_fill(7::real, ARRAY[784])::embedding);
+DEALLOCATE nearest_toasted;
 DROP TABLE toasted;
 
 SELECT indexdef FROM pg_indexes WHERE indexname = 'empty_then_v';
