@@ -2,7 +2,9 @@
 //! `pagestore` relation traits on Postgres shared buffers.
 //!
 //! - [`PgRelation::read`] pins a buffer and share-locks it; the guard
-//!   unlocks and unpins on drop.
+//!   unlocks and unpins on drop. Main-fork pages are pinned through the
+//!   buffer this backend last found them in when it still holds them
+//!   ([`recent`]).
 //! - [`PgRelation::write`] / [`PgRelation::extend`] take the buffer
 //!   exclusively and, for a WAL-logged relation, start a GenericXLog record
 //!   on it. Dropping the guard finishes the record (one record per page
@@ -11,6 +13,8 @@
 //! - [`Logging::BuildUnlogged`] writes straight to the buffers (marking
 //!   them dirty) for an index build, which then logs every page at once
 //!   with [`PgRelation::log_all_pages`].
+
+mod recent;
 
 use std::ops::{Deref, DerefMut};
 
@@ -74,7 +78,12 @@ impl PgRelation {
     fn read_buffer(&self, blk: u32) -> pg_sys::Buffer {
         // SAFETY: rel is open; the block exists (callers check against nblocks)
         // or is P_NEW under the extension lock; ReadBufferExtended ERRORs otherwise.
-        unsafe { pg_sys::ReadBufferExtended(self.rel, self.fork, blk, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut()) }
+        unsafe {
+            if self.fork == pg_sys::ForkNumber::MAIN_FORKNUM && blk != pg_sys::InvalidBlockNumber {
+                return recent::read_main_fork(self.rel, blk);
+            }
+            pg_sys::ReadBufferExtended(self.rel, self.fork, blk, pg_sys::ReadBufferMode::RBM_NORMAL, std::ptr::null_mut())
+        }
     }
 
     fn write_guard(&self, buf: pg_sys::Buffer, full_image: bool) -> PgWriteGuard<'_> {

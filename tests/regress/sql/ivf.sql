@@ -189,6 +189,29 @@ EXPLAIN (COSTS OFF) EXECUTE nearest_toasted(array_fill(7::real, ARRAY[784])::emb
 DEALLOCATE nearest_toasted;
 DROP TABLE toasted;
 
+-- Index pages a backend pins through the buffer it last found them in
+-- (not through the buffer mapping) still count in pg_statio, as
+-- ReadBuffer counts them: 20 scans reading every list count every page.
+CREATE TABLE statio (id int, v embedding(32));
+INSERT INTO statio SELECT i, (array_fill(1::real, ARRAY[28]) || ARRAY[i % 7, i % 11, i % 13, i % 5]::real[])::embedding
+FROM generate_series(1, 3000) i;
+CREATE INDEX statio_v ON statio USING ember_ivf (v) WITH (lists = 4, storage = full);
+SELECT pg_relation_size('statio_v') / 8192 > 20 AS many_pages;
+SELECT pg_stat_force_next_flush();
+CREATE TEMP TABLE statio_before AS
+    SELECT idx_blks_hit + idx_blks_read AS blocks FROM pg_statio_user_indexes WHERE indexrelname = 'statio_v';
+SET ember.ivf_probes = 4;
+DO $$
+BEGIN
+    FOR i IN 1..20 LOOP
+        PERFORM id FROM statio ORDER BY v <-> (array_fill(1::real, ARRAY[28]) || ARRAY[i, 1, 2, 3]::real[])::embedding LIMIT 1;
+    END LOOP;
+END $$;
+SELECT pg_stat_force_next_flush();
+SELECT s.idx_blks_hit + s.idx_blks_read - b.blocks >= 20 * (pg_relation_size('statio_v') / 8192 - 1) AS every_page_counted
+FROM pg_statio_user_indexes s, statio_before b WHERE s.indexrelname = 'statio_v';
+DROP TABLE statio, statio_before;
+
 SELECT indexdef FROM pg_indexes WHERE indexname = 'empty_then_v';
 DROP TABLE items, opclasses, empty_then, free, u, wide, mid;
 DROP FUNCTION top5(text), exact_top5(text);
