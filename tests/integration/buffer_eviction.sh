@@ -24,21 +24,10 @@ db=ember_evict
 work="$(mktemp -d)"
 CLUSTER_DIR=""  # set by cluster_start; never one inherited from the caller
 
-old="$(cluster_base evict)"
-if [ -d "$old" ]; then
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$old/data" -w -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$old"
-fi
+dedicated_cluster_fresh evict
 cleanup() {
     local status=$?
-    if [ "$status" -ne 0 ] && [ -f "${CLUSTER_DIR:-}/server.log" ]; then
-        echo "--- last lines of the evict cluster's server.log:" >&2
-        tail -40 "$CLUSTER_DIR/server.log" >&2
-    fi
-    if [ -n "${CLUSTER_DIR:-}" ]; then
-        cluster_stop
-        rm -rf "$CLUSTER_DIR"
-    fi
+    dedicated_cluster_teardown "$status" evict
     rm -rf "$work"
     exit "$status"
 }

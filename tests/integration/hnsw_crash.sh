@@ -28,24 +28,11 @@ work="$(mktemp -d)"
 inserter=""
 CLUSTER_DIR=""  # set by cluster_start; never one inherited from the caller
 
-# A leftover cluster of an earlier run: stop it and start from scratch.
-old="$(cluster_base "$cluster")"
-if [ -d "$old" ]; then
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$old/data" -w -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$old"
-fi
-
+dedicated_cluster_fresh "$cluster"
 cleanup() {
     local status=$?
     if [ -n "$inserter" ]; then kill "$inserter" 2>/dev/null || true; fi
-    if [ "$status" -ne 0 ] && [ -f "${CLUSTER_DIR:-}/server.log" ]; then
-        echo "--- last lines of the crash cluster's server.log:" >&2
-        tail -40 "$CLUSTER_DIR/server.log" >&2
-    fi
-    if [ -n "${CLUSTER_DIR:-}" ]; then
-        cluster_stop
-        rm -rf "$CLUSTER_DIR"
-    fi
+    dedicated_cluster_teardown "$status" crash
     rm -rf "$work"
     exit "$status"
 }

@@ -88,6 +88,31 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
           FROM generate_series(1, dims) j) s
 $$'
 
+# dedicated_cluster_fresh NAME: stops and removes what an earlier run left
+# of the test's own cluster NAME, so the test starts from scratch.
+dedicated_cluster_fresh() {
+    local old
+    old="$(cluster_base "$1")"
+    if [ -d "$old" ]; then
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$old/data" -w -m immediate stop >/dev/null 2>&1 || true
+        rm -rf "$old"
+    fi
+}
+
+# dedicated_cluster_teardown STATUS LABEL: for an EXIT trap. When STATUS is
+# not 0, prints the last lines of the server.log of the cluster started with
+# cluster_start (CLUSTER_DIR); then stops and removes that cluster.
+dedicated_cluster_teardown() {
+    if [ "$1" -ne 0 ] && [ -f "${CLUSTER_DIR:-}/server.log" ]; then
+        echo "--- last lines of the $2 cluster's server.log:" >&2
+        tail -40 "$CLUSTER_DIR/server.log" >&2
+    fi
+    if [ -n "${CLUSTER_DIR:-}" ]; then
+        cluster_stop
+        rm -rf "$CLUSTER_DIR"
+    fi
+}
+
 # hnsw_fresh_db DB: (re)creates DB with ember, hnsw_vec and cluster_vec.
 hnsw_fresh_db() {
     q -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"
