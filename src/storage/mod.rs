@@ -187,6 +187,13 @@ impl RelationRead for PgRelation {
         unsafe { pg_sys::RelationGetNumberOfBlocksInFork(self.rel, self.fork) }
     }
 
+    fn prefetch(&self, blk: u32, range: std::ops::Range<usize>) {
+        if self.fork == pg_sys::ForkNumber::MAIN_FORKNUM {
+            // SAFETY: rel is open.
+            unsafe { recent::prefetch(self.rel, blk, range) };
+        }
+    }
+
     fn read(&self, blk: u32) -> PgReadGuard<'_> {
         let buf = self.read_buffer(blk);
         // SAFETY: buf is pinned; the page stays in place while pinned and locked.

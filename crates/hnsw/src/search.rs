@@ -21,6 +21,14 @@ pub trait GraphView {
     /// Replaces `out` with the element's neighbours on `level` (empty if
     /// the element has no such level).
     fn neighbours(&self, node: Self::Node, level: usize, out: &mut Vec<Self::Node>);
+
+    /// Replaces `out` with the distances from `query` to each of `nodes`,
+    /// in order. One by one here; a view over pages overrides it to
+    /// overlap the memory reads of several elements.
+    fn distances(&self, query: &[f32], nodes: &[Self::Node], out: &mut Vec<f32>) {
+        out.clear();
+        out.extend(nodes.iter().map(|&n| self.distance(query, n)));
+    }
 }
 
 /// An element with its distance to the query, ordered by distance.
@@ -82,12 +90,12 @@ pub fn greedy_layer<G: GraphView>(
     level: usize,
 ) -> Scored<G::Node> {
     let mut current = start;
-    let mut buf = Vec::new();
+    let (mut buf, mut dists) = (Vec::new(), Vec::new());
     loop {
         graph.neighbours(current.node, level, &mut buf);
+        graph.distances(query, &buf, &mut dists);
         let mut moved = false;
-        for &n in &buf {
-            let dist = graph.distance(query, n);
+        for (&n, &dist) in buf.iter().zip(&dists) {
             if dist < current.dist {
                 current = Scored { dist, node: n };
                 moved = true;
@@ -140,17 +148,15 @@ pub fn search_layer<G: GraphView>(
     while results.len() > ef {
         results.pop();
     }
-    let mut buf = Vec::new();
+    let (mut buf, mut dists) = (Vec::new(), Vec::new());
     while let Some(Reverse(c)) = candidates.pop() {
         if results.len() >= ef && results.peek().is_some_and(|w| c.dist > w.dist) {
             break;
         }
         graph.neighbours(c.node, level, &mut buf);
-        for &n in &buf {
-            if !visited.insert(n) {
-                continue;
-            }
-            let dist = graph.distance(query, n);
+        buf.retain(|&n| visited.insert(n));
+        graph.distances(query, &buf, &mut dists);
+        for (&n, &dist) in buf.iter().zip(&dists) {
             if results.len() < ef || results.peek().is_some_and(|w| dist < w.dist) {
                 candidates.push(Reverse(Scored { dist, node: n }));
                 results.push(Scored { dist, node: n });
@@ -249,7 +255,7 @@ impl<'g, G: GraphView> SearchIter<'g, G> {
             }
             results.push(s);
         }
-        let mut buf = Vec::new();
+        let (mut buf, mut dists) = (Vec::new(), Vec::new());
         while let Some(&Reverse(c)) = self.frontier.peek() {
             if results.len() >= self.ef && results.peek().is_some_and(|w| c.dist > w.dist) {
                 break;
@@ -259,14 +265,10 @@ impl<'g, G: GraphView> SearchIter<'g, G> {
                 continue;
             }
             self.graph.neighbours(c.node, 0, &mut buf);
-            for &n in &buf {
-                if self.visited.insert(n) {
-                    let s = Scored {
-                        dist: self.graph.distance(&self.query, n),
-                        node: n,
-                    };
-                    self.offer(&mut results, s);
-                }
+            buf.retain(|&n| self.visited.insert(n));
+            self.graph.distances(&self.query, &buf, &mut dists);
+            for (&node, &dist) in buf.iter().zip(&dists) {
+                self.offer(&mut results, Scored { dist, node });
             }
         }
         self.batch = results.into_sorted_vec();

@@ -383,3 +383,44 @@ fn vectors_that_do_not_fit_a_page_are_recognised() {
     // SQ8 codes of 4,096 dimensions (1,030 words) fit, even with m = 48.
     assert!(hnsw::ondisk::vector_fits(1030, 48));
 }
+
+#[test]
+fn batched_distances_equal_one_by_one() {
+    use hnsw::search::GraphView;
+    let (data, queries) = clustered(1_000, 5, 16, 4, 33);
+    let (_, rel) = build(&data, L2);
+    // Some element tuples gone, as a concurrent vacuum leaves them.
+    {
+        let mut guard = rel.write(3);
+        set_line_pointer(&mut guard, 1, LP_UNUSED);
+        set_line_pointer(&mut guard, 2, LP_DEAD);
+    }
+    let pages = PageGraph::open(&rel, L2).unwrap();
+    // Element tuples (tag 1) of the first pages, not neighbour tuples.
+    let mut elements: Vec<Tid> = Vec::new();
+    for blk in 1..rel.nblocks().min(12) {
+        let guard = rel.read(blk);
+        for off in 1..=page::max_offset(&guard) {
+            if page::item(&guard, off).is_ok_and(|b| b[0] == 1) {
+                elements.push(Tid { blk, off });
+            }
+        }
+    }
+    assert!(elements.len() > 20, "the batch holds elements");
+    let gone = [Tid { blk: 3, off: 1 }, Tid { blk: 3, off: 2 }, Tid { blk: 1, off: 2_000 }];
+    let mut batch: Vec<Tid> = elements.iter().copied().take(40).collect();
+    batch.extend(gone);
+    batch.extend(elements.iter().rev().take(5));
+    let mut got = Vec::new();
+    for q in &queries {
+        for len in [0, 1, 2, 3, 5, batch.len()] {
+            pages.distances(q, &batch[..len], &mut got);
+            let one_by_one: Vec<f32> = batch[..len].iter().map(|&n| pages.distance(q, n)).collect();
+            assert_eq!(got, one_by_one, "batch of {len}");
+        }
+    }
+    for tid in gone {
+        pages.distances(&queries[0], &[tid], &mut got);
+        assert_eq!(got, vec![f32::INFINITY]);
+    }
+}

@@ -309,6 +309,11 @@ pub fn add_item(page: &mut Page, bytes: &[u8]) -> Option<u16> {
     Some(max_offset(page))
 }
 
+/// Where the line pointer of 1-based `offset` starts in a page.
+pub fn line_pointer_offset(offset: u16) -> usize {
+    SIZE_OF_PAGE_HEADER + (offset.max(1) as usize - 1) * SIZE_OF_ITEM_ID
+}
+
 /// The line pointer at 1-based `offset`.
 pub fn item_id(page: &Page, offset: u16) -> Result<ItemId, PageError> {
     let max = max_offset(page);
@@ -318,7 +323,7 @@ pub fn item_id(page: &Page, offset: u16) -> Result<ItemId, PageError> {
             max_offset: max,
         });
     }
-    let at = SIZE_OF_PAGE_HEADER + (offset as usize - 1) * SIZE_OF_ITEM_ID;
+    let at = line_pointer_offset(offset);
     let raw = u32::from_ne_bytes(page[at..at + SIZE_OF_ITEM_ID].try_into().expect("4 bytes"));
     Ok(ItemId::from_raw(raw))
 }

@@ -26,6 +26,14 @@ pub trait RelationRead {
     /// numbers from disk check that first. Implementations may panic (the
     /// glue: raise an ERROR) on an out-of-range block.
     fn read(&self, blk: u32) -> Self::ReadGuard<'_>;
+
+    /// Hints that the bytes `range` of block `blk`, and the bookkeeping of
+    /// the buffer that holds it, will be read soon: an implementation may
+    /// start bringing them into the CPU cache. It never reads them, pins
+    /// nothing and may do nothing (the default).
+    fn prefetch(&self, blk: u32, range: std::ops::Range<usize>) {
+        let _ = (blk, range);
+    }
 }
 
 /// Write access: every guard is one page change under an exclusive lock.
