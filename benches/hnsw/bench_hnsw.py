@@ -286,7 +286,9 @@ def run_exact(conn, name, table, typ, metric, qtexts, gt, warm):
             "points": [{"ef": None, "recall": r, "qps": len(qtexts) / el}]}
 
 
-def run_sql_index(conn, conn_str, name, table, metric, qtexts, gt, efs, m, efc):
+def build_sql_index(conn, conn_str, name, table, metric, qtexts, m, efc):
+    """Builds the index of SQL method `name` and checks its plan; returns the
+    method's result without points (see sweep_sql)."""
     cfg = SQL[name]
     typ = cfg["type"]
     idx = f"{table}_v_idx"
@@ -313,19 +315,28 @@ def run_sql_index(conn, conn_str, name, table, metric, qtexts, gt, efs, m, efc):
     if f"Index Scan using {idx}" not in plan:
         raise RuntimeError(f"{name}: the query does not use {idx}:\n{plan}")
     log(f"{name}: plan:\n    " + plan.replace("\n", "\n    "))
-    points = []
-    for ef in efs:
-        conn.execute(f"SET {cfg['ef_guc']} = {ef}")
-        sql_pass(conn, sql, qtexts)  # warm-up
-        el, res = timed_passes(lambda: sql_pass(conn, sql, qtexts))
-        short = sum(len(r) < 10 for r in res)
-        p = {"ef": ef, "recall": recall(res, gt), "qps": len(qtexts) / el, "short_results": short}
-        points.append(p)
-        log(f"{name}: ef_search {ef:4d}: recall@10 {p['recall']:.4f}, {p['qps']:8.1f} QPS"
-            + (f" ({short} queries returned < 10 rows)" if short else ""))
-    conn.execute(f"RESET {cfg['ef_guc']}")
     return {"method": name, "build_s": build, "size_bytes": size, "plan": plan, "notices": notices,
-            "points": points}
+            "points": [], "sql": sql}
+
+
+def sweep_sql(conn, runs, qtexts, gt, efs):
+    """The ef_search sweep of the built SQL methods `runs`, interleaved: at
+    each ef_search every method in turn gets a warm-up pass and its timed
+    passes, so that a change in the load of a shared machine hits all of
+    them alike rather than the method measured last."""
+    for ef in efs:
+        for r in runs:
+            name, sql = r["method"], r["sql"]
+            guc = SQL[name]["ef_guc"]
+            conn.execute(f"SET {guc} = {ef}")
+            sql_pass(conn, sql, qtexts)  # warm-up
+            el, res = timed_passes(lambda: sql_pass(conn, sql, qtexts))
+            conn.execute(f"RESET {guc}")
+            short = sum(len(x) < 10 for x in res)
+            p = {"ef": ef, "recall": recall(res, gt), "qps": len(qtexts) / el, "short_results": short}
+            r["points"].append(p)
+            log(f"{name}: ef_search {ef:4d}: recall@10 {p['recall']:.4f}, {p['qps']:8.1f} QPS"
+                + (f" ({short} queries returned < 10 rows)" if short else ""))
 
 
 # --------------------------------------------------------------------------
@@ -613,10 +624,12 @@ def main():
                                  "'max_parallel_workers_per_gather', 'jit', 'work_mem')").fetchall())
     log(f"server settings: {settings}")
 
+    sql_runs = []  # built SQL indexes, swept together below
     if run_peers and pgvector:
         load_table(conn, "items_pgvector", "vector", base)
         save(run_exact(conn, "exact-pgvector", "items_pgvector", "vector", metric, qtexts, gt, args.exact_warmup))
-        save(run_sql_index(conn, conn_str, "pgvector", "items_pgvector", metric, qtexts, gt, efs, args.m, args.ef_construction))
+        sql_runs.append(build_sql_index(conn, conn_str, "pgvector", "items_pgvector", metric, qtexts,
+                                        args.m, args.ef_construction))
     if run_peers:
         save(run_hnswlib(base, queries, metric, gt, efs, args.m, args.ef_construction, args.threads))
         save(run_faiss(base, queries, metric, gt, efs, args.m, args.ef_construction, args.threads))
@@ -625,12 +638,17 @@ def main():
         try:
             load_table(conn, "items_ember", "embedding", base)
             save(run_exact(conn, "exact-ember", "items_ember", "embedding", metric, qtexts, gt, args.exact_warmup))
-            save(run_sql_index(conn, conn_str, "ember", "items_ember", metric, qtexts, gt, efs, args.m, args.ef_construction))
+            sql_runs.append(build_sql_index(conn, conn_str, "ember", "items_ember", metric, qtexts,
+                                            args.m, args.ef_construction))
         except (psycopg.Error, RuntimeError) as e:  # report the peers all the same
             errors.append(f"ember: {type(e).__name__}: {e}")
             log("ERROR " + errors[-1])
             if conn.closed or conn.broken:
                 conn = psycopg.connect(conn_str, autocommit=True)
+    sweep_sql(conn, sql_runs, qtexts, gt, efs)
+    for r in sql_runs:
+        del r["sql"]
+        save(r)
     if args.only == "ember":  # report against the peers of an earlier run
         for m in ("exact-pgvector",) + PEERS:
             p = os.path.join(resdir, m + ".json")
