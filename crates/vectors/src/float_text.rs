@@ -32,9 +32,9 @@ const POWERS_OF_TEN: [f32; 11] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1
 /// division, the value any correct parser returns (Clinger's fast path).
 /// `None` for anything else, which the general parser then decides.
 ///
-/// Why: a query vector arrives as text, and parsing its hundreds of
-/// elements through the general parser cost more than the planning of the
-/// query (784 elements: about 50 us against pgvector's 12).
+/// Why: a query vector arrives as text, and its hundreds of elements went
+/// through the general parser one by one (784 elements, measured in the
+/// server: about 10 us, pgvector 4-7 us; with this path 4 us).
 fn parse_plain_decimal(token: &[u8]) -> Option<f32> {
     const SIGNIFICAND_LIMIT: u32 = 1 << 24;
     let (negative, digits) = match token.first()? {
