@@ -24,6 +24,7 @@
 
 use std::cell::RefCell;
 
+use pagestore::page;
 use pgrx::pg_sys;
 
 /// Relations remembered at once (least recently used forgotten first).
@@ -33,9 +34,16 @@ const MAX_BLOCKS: u32 = 1 << 20;
 /// One read in this many of a remembered page goes through `ReadBuffer`.
 const USAGE_EVERY: u32 = 16;
 
+/// A relation's physical identity: tablespace, database, file node.
+type Node = (pg_sys::Oid, pg_sys::Oid, pg_sys::Oid);
+
+fn node_of(rnode: pg_sys::RelFileNode) -> Node {
+    (rnode.spcNode, rnode.dbNode, rnode.relNode)
+}
+
 /// The buffer ids last seen for one relation's main-fork blocks (0: none).
 struct RelationBuffers {
-    node: (pg_sys::Oid, pg_sys::Oid, pg_sys::Oid),
+    node: Node,
     buffers: Vec<pg_sys::Buffer>,
 }
 
@@ -48,7 +56,7 @@ struct Recent {
 
 impl Recent {
     /// The remembered relation `node`, moved to the front (added if new).
-    fn relation(&mut self, node: (pg_sys::Oid, pg_sys::Oid, pg_sys::Oid)) -> &mut RelationBuffers {
+    fn relation(&mut self, node: Node) -> &mut RelationBuffers {
         match self.relations.iter().position(|r| r.node == node) {
             Some(0) => {}
             Some(i) => {
@@ -82,7 +90,7 @@ pub unsafe fn read_main_fork(rel: pg_sys::Relation, blk: u32) -> pg_sys::Buffer 
     unsafe {
         let fork = pg_sys::ForkNumber::MAIN_FORKNUM;
         let rnode = (*rel).rd_node;
-        let node = (rnode.spcNode, rnode.dbNode, rnode.relNode);
+        let node = node_of(rnode);
         let tracked = blk < MAX_BLOCKS;
         let recent = if tracked {
             RECENT.with_borrow_mut(|r| {
@@ -126,8 +134,7 @@ pub unsafe fn prefetch(rel: pg_sys::Relation, blk: u32, range: std::ops::Range<u
     // is in 1..=NBuffers, so the header and block addresses computed from
     // it lie inside the shared buffer arrays; they are only prefetched.
     unsafe {
-        let rnode = (*rel).rd_node;
-        let node = (rnode.spcNode, rnode.dbNode, rnode.relNode);
+        let node = node_of((*rel).rd_node);
         let buf = RECENT.with_borrow(|r| {
             r.relations.iter().find(|b| b.node == node).and_then(|b| b.buffers.get(blk as usize).copied())
         });
@@ -135,25 +142,15 @@ pub unsafe fn prefetch(rel: pg_sys::Relation, blk: u32, range: std::ops::Range<u
             return;
         };
         let index = (buf - 1) as usize;
-        prefetch_line(pg_sys::BufferDescriptors.wrapping_add(index).cast());
+        page::prefetch_address(pg_sys::BufferDescriptors.wrapping_add(index).cast());
         let block = pg_sys::BufferBlocks.wrapping_add(index * pg_sys::BLCKSZ as usize);
         let end = range.end.min(pg_sys::BLCKSZ as usize);
         let mut at = range.start & !63;
         while at < end {
-            prefetch_line(block.wrapping_add(at).cast());
+            page::prefetch_address(block.wrapping_add(at).cast());
             at += 64;
         }
     }
-}
-
-fn prefetch_line(at: *const i8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch hint never faults, whatever the address.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(at);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
 }
 
 /// What `ReadBufferExtended` counts for a buffer hit

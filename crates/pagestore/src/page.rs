@@ -167,17 +167,24 @@ pub fn special_offset(page: &Page) -> usize {
 /// that never faults and changes nothing a program can observe.
 #[inline]
 pub fn prefetch(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
     for line in bytes.chunks(64) {
-        #[allow(unsafe_code)]
-        // SAFETY: `_mm_prefetch` only hints the cache; the address is inside
-        // a live slice anyway.
-        unsafe {
-            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast());
-        }
+        prefetch_address(line.as_ptr());
+    }
+}
+
+/// [`prefetch`] of the cache line holding `at`, which need not point into
+/// anything live (memory not pinned or locked, so no slice of it may be
+/// made): a prefetch never reads, faults or changes anything observable.
+#[inline]
+pub fn prefetch_address(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    // SAFETY: `_mm_prefetch` only hints the cache, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(at.cast());
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
+    let _ = at;
 }
 
 /// The items of `page` in offset order, `(offset, item(offset))`, each
