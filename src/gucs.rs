@@ -20,6 +20,10 @@ pub static HNSW_EF_SEARCH: GucSetting<i32> = GucSetting::<i32>::new(40);
 /// visit before it stops.
 pub static HNSW_MAX_SCAN_TUPLES: GucSetting<i32> = GucSetting::<i32>::new(20_000);
 
+/// `ember.hnsw_code_pruning`: whether HNSW scans skip reading elements
+/// whose neighbour code says they cannot enter the results.
+pub static HNSW_CODE_PRUNING: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 /// `ember.ivf_probes`: how many lists an IVF index scan reads.
 pub static IVF_PROBES: GucSetting<i32> = GucSetting::<i32>::new(10);
 
@@ -66,6 +70,14 @@ pub fn register() {
         &HNSW_MAX_SCAN_TUPLES,
         1,
         i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"ember.hnsw_code_pruning",
+        c"Whether ember_hnsw scans skip elements by the neighbour codes stored with each list.",
+        c"On: a neighbour whose code bounds its distance above the worst of ef_search results is not read (faster, same recall within noise). Off: every neighbour is read.",
+        &HNSW_CODE_PRUNING,
         GucContext::Userset,
         GucFlags::default(),
     );

@@ -97,6 +97,18 @@ impl WordMetric {
         self.kind != ElemKind::Sparse && dims > 0 && !hnsw::ondisk::vector_fits(dims, m)
     }
 
+    /// Which distance an HNSW index's neighbour codes bound: L2 and
+    /// cosine over dense values (half values are stored as `f32`), none
+    /// for the rest.
+    pub fn link_codes(self) -> hnsw::ondisk::LinkCodes {
+        use hnsw::ondisk::LinkCodes;
+        match (self.kind, self.metric) {
+            (ElemKind::Dense | ElemKind::Half, Metric::L2) => LinkCodes::L2Squared,
+            (ElemKind::Dense | ElemKind::Half, Metric::Cosine) => LinkCodes::Cosine,
+            _ => LinkCodes::None,
+        }
+    }
+
     /// Words of a stored element for a value of `dims` dimensions.
     pub fn stored_words(self, dims: usize) -> usize {
         if self.sq8 {

@@ -29,6 +29,62 @@ pub trait GraphView {
         out.clear();
         out.extend(nodes.iter().map(|&n| self.distance(query, n)));
     }
+
+    /// [`GraphView::neighbours`], with `bounds[i]` a lower bound on the
+    /// distance from `query` to `out[i]` (with high probability; `-inf`
+    /// when none is known, as here). A view that stores compact codes of
+    /// the neighbours next to the list overrides it, so a search can skip
+    /// reading the elements that could not enter its results.
+    fn neighbours_bounded(
+        &self,
+        query: &[f32],
+        node: Self::Node,
+        level: usize,
+        out: &mut Vec<Self::Node>,
+        bounds: &mut Vec<f32>,
+    ) {
+        let _ = query;
+        self.neighbours(node, level, out);
+        bounds.clear();
+        bounds.resize(out.len(), f32::NEG_INFINITY);
+    }
+}
+
+/// Keeps in `nodes` the unvisited ones (marking them visited) whose bound
+/// is below `worst`; the unvisited others are marked visited too and
+/// passed to `skipped` with their bound.
+fn keep_unvisited_below<N: Copy + Eq + Hash>(
+    visited: &mut VisitedSet<N>,
+    nodes: &mut Vec<N>,
+    bounds: &[f32],
+    worst: Option<f32>,
+    mut skipped: impl FnMut(Scored<N>),
+) {
+    let mut kept = 0;
+    for i in 0..nodes.len() {
+        let node = nodes[i];
+        if !visited.insert(node) {
+            continue;
+        }
+        match worst {
+            Some(w) if bounds[i] >= w => skipped(Scored { dist: bounds[i], node }),
+            _ => {
+                nodes[kept] = node;
+                kept += 1;
+            }
+        }
+    }
+    nodes.truncate(kept);
+}
+
+/// The distance an element must beat to enter `results` once it holds
+/// `ef` of them; `None` while it has room.
+fn entry_threshold<N>(results: &BinaryHeap<Scored<N>>, ef: usize) -> Option<f32> {
+    if results.len() >= ef {
+        results.peek().map(|w| w.dist)
+    } else {
+        None
+    }
 }
 
 /// An element with its distance to the query, ordered by distance.
@@ -81,6 +137,12 @@ impl Hasher for FxHasher {
 /// A hash set of visited elements.
 pub type VisitedSet<N> = HashSet<N, BuildHasherDefault<FxHasher>>;
 
+/// A visited set sized for a beam of `ef` (a search visits a few dozen
+/// elements per beam slot), so it does not rehash as it grows.
+fn visited_for<N>(ef: usize) -> VisitedSet<N> {
+    VisitedSet::with_capacity_and_hasher(ef.clamp(8, 1000) * 32, BuildHasherDefault::default())
+}
+
 /// Greedy descent on one layer: moves to the closest neighbour while that
 /// improves the distance (beam width 1).
 pub fn greedy_layer<G: GraphView>(
@@ -127,7 +189,9 @@ pub fn descend<G: GraphView>(
 }
 
 /// Beam search on `level` from `entries` (Algorithm 2 of the paper):
-/// returns up to `ef` closest elements found, sorted by distance.
+/// returns up to `ef` closest elements found, sorted by distance. A
+/// neighbour whose lower bound ([`GraphView::neighbours_bounded`]) is not
+/// below the worst of `ef` results could not enter them and is not read.
 pub fn search_layer<G: GraphView>(
     graph: &G,
     query: &[f32],
@@ -136,7 +200,7 @@ pub fn search_layer<G: GraphView>(
     level: usize,
 ) -> Vec<Scored<G::Node>> {
     let ef = ef.max(1);
-    let mut visited = VisitedSet::default();
+    let mut visited = visited_for(ef);
     let mut candidates = BinaryHeap::new();
     let mut results: BinaryHeap<Scored<G::Node>> = BinaryHeap::new();
     for &e in entries {
@@ -148,13 +212,14 @@ pub fn search_layer<G: GraphView>(
     while results.len() > ef {
         results.pop();
     }
-    let (mut buf, mut dists) = (Vec::new(), Vec::new());
+    let (mut buf, mut dists, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
     while let Some(Reverse(c)) = candidates.pop() {
         if results.len() >= ef && results.peek().is_some_and(|w| c.dist > w.dist) {
             break;
         }
-        graph.neighbours(c.node, level, &mut buf);
-        buf.retain(|&n| visited.insert(n));
+        graph.neighbours_bounded(query, c.node, level, &mut buf, &mut bounds);
+        let worst = entry_threshold(&results, ef);
+        keep_unvisited_below(&mut visited, &mut buf, &bounds, worst, |_| {});
         graph.distances(query, &buf, &mut dists);
         for (&n, &dist) in buf.iter().zip(&dists) {
             if results.len() < ef || results.peek().is_some_and(|w| dist < w.dist) {
@@ -205,6 +270,9 @@ pub struct SearchIter<'g, G: GraphView> {
     expanded: VisitedSet<G::Node>,
     frontier: BinaryHeap<Reverse<Scored<G::Node>>>,
     spill: BinaryHeap<Reverse<Scored<G::Node>>>,
+    /// Elements seen but not read (their bound kept them out of a full
+    /// batch), by lower bound: read when a later batch reaches it.
+    deferred: BinaryHeap<Reverse<Scored<G::Node>>>,
     batch: Vec<Scored<G::Node>>,
     last: f32,
 }
@@ -218,10 +286,11 @@ impl<'g, G: GraphView> SearchIter<'g, G> {
             ef: ef.max(1),
             order,
             started: false,
-            visited: VisitedSet::default(),
+            visited: visited_for(ef),
             expanded: VisitedSet::default(),
             frontier: BinaryHeap::new(),
             spill: BinaryHeap::new(),
+            deferred: BinaryHeap::new(),
             batch: Vec::new(),
             last: f32::NEG_INFINITY,
         }
@@ -240,6 +309,19 @@ impl<'g, G: GraphView> SearchIter<'g, G> {
         }
     }
 
+    /// Reads the deferred elements whose bound is below the closest
+    /// spilled distance, moving them to the spill with their distance.
+    fn settle_deferred(&mut self) {
+        while let Some(&Reverse(d)) = self.deferred.peek() {
+            if self.spill.peek().is_some_and(|Reverse(s)| s.dist <= d.dist) {
+                return;
+            }
+            self.deferred.pop();
+            let dist = self.graph.distance(&self.query, d.node);
+            self.spill.push(Reverse(Scored { dist, node: d.node }));
+        }
+    }
+
     /// Runs one more beam search round; false when nothing is left.
     fn refill(&mut self) -> bool {
         if !self.started {
@@ -247,6 +329,7 @@ impl<'g, G: GraphView> SearchIter<'g, G> {
         }
         let mut results: BinaryHeap<Scored<G::Node>> = BinaryHeap::new();
         while results.len() < self.ef {
+            self.settle_deferred();
             let Some(Reverse(s)) = self.spill.pop() else {
                 break;
             };
@@ -255,7 +338,7 @@ impl<'g, G: GraphView> SearchIter<'g, G> {
             }
             results.push(s);
         }
-        let (mut buf, mut dists) = (Vec::new(), Vec::new());
+        let (mut buf, mut dists, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
         while let Some(&Reverse(c)) = self.frontier.peek() {
             if results.len() >= self.ef && results.peek().is_some_and(|w| c.dist > w.dist) {
                 break;
@@ -264,8 +347,12 @@ impl<'g, G: GraphView> SearchIter<'g, G> {
             if !self.expanded.insert(c.node) {
                 continue;
             }
-            self.graph.neighbours(c.node, 0, &mut buf);
-            buf.retain(|&n| self.visited.insert(n));
+            self.graph.neighbours_bounded(&self.query, c.node, 0, &mut buf, &mut bounds);
+            let worst = entry_threshold(&results, self.ef);
+            let deferred = &mut self.deferred;
+            keep_unvisited_below(&mut self.visited, &mut buf, &bounds, worst, |s| {
+                deferred.push(Reverse(s));
+            });
             self.graph.distances(&self.query, &buf, &mut dists);
             for (&node, &dist) in buf.iter().zip(&dists) {
                 self.offer(&mut results, Scored { dist, node });

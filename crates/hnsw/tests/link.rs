@@ -6,7 +6,7 @@ mod common;
 
 use common::{clustered, exact_topk, recall};
 use hnsw::link::{pack, packed_words, HalfLink};
-use hnsw::ondisk::{verify, write_graph, write_graph_from, OnDiskError, PageGraph, Tid, Values};
+use hnsw::ondisk::{verify, write_graph, write_graph_from, LinkCodes, OnDiskError, PageGraph, Tid, Values};
 use hnsw::{Cosine, Distance, HnswParams, ParallelBuilder};
 use pagestore::MemRelation;
 
@@ -53,7 +53,7 @@ fn a_graph_linked_over_half_codes_stores_the_values_and_finds_as_much() {
     write_graph(&full_rel, &full.build(1, &|| false).unwrap(), &tids, 1).unwrap();
     let linked_rel = MemRelation::new();
     let graph = linked.build(1, &|| false).unwrap();
-    write_graph_from(&linked_rel, &graph, Some(Values { data: &values, dims: 48 }), &tids, 1, None).unwrap();
+    write_graph_from(&linked_rel, &graph, Some(Values { data: &values, dims: 48 }), &tids, 1, None, LinkCodes::None).unwrap();
 
     let pages = PageGraph::open(&linked_rel, Cosine).unwrap();
     assert_eq!(pages.meta().dims, 48, "the metapage has the values' dimensions");
@@ -80,6 +80,6 @@ fn values_must_match_the_graph() {
     let graph = b.build(1, &|| false).unwrap();
     let tids: Vec<Tid> = (0..3).map(heap_tid).collect();
     let short = [0.0f32; 8];
-    let err = write_graph_from(&MemRelation::new(), &graph, Some(Values { data: &short, dims: 4 }), &tids, 1, None);
+    let err = write_graph_from(&MemRelation::new(), &graph, Some(Values { data: &short, dims: 4 }), &tids, 1, None, LinkCodes::None);
     assert!(matches!(err, Err(OnDiskError::BadInput(_))), "{err:?}");
 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::{clustered, exact_topk, recall};
 use hnsw::ondisk::{
-    verify, with_f32s, write_graph, ElementTuple, Meta, NeighbourTuple, OnDiskError, PageGraph, Tid,
+    no_codes, verify, with_f32s, write_graph, ElementTuple, Meta, NeighbourTuple, OnDiskError, PageGraph, Tid,
 };
 use hnsw::{Cosine, Distance, Hnsw, HnswParams, ScanOrder, L2};
 use pagestore::page::{self, ItemId, LP_DEAD, LP_UNUSED, SIZE_OF_ITEM_ID, SIZE_OF_PAGE_HEADER};
@@ -122,7 +122,7 @@ fn version_mismatch_asks_for_reindex() {
     assert!(matches!(err, OnDiskError::Format(_)));
     assert_eq!(
         err.to_string(),
-        "index format version 99, expected 2: REINDEX"
+        "index format version 99, expected 3: REINDEX"
     );
     assert!(PageGraph::open(&MemRelation::new(), L2).is_err());
 }
@@ -168,8 +168,8 @@ fn tuples_round_trip() {
     let n = NeighbourTuple {
         slots: vec![vec![heap_tid(1), heap_tid(2)], vec![heap_tid(3)]],
     };
-    let bytes = n.encode(4).unwrap();
-    assert_eq!(bytes.len(), NeighbourTuple::encoded_len(1, 4));
+    let bytes = n.encode(4, 0, &no_codes).unwrap();
+    assert_eq!(bytes.len(), NeighbourTuple::encoded_len(1, 4, 0));
     let mut out = Vec::new();
     NeighbourTuple::decode_level(&bytes, 1, 4, &mut out).unwrap();
     assert_eq!(out, vec![heap_tid(3)]);
@@ -185,6 +185,7 @@ fn tuples_round_trip() {
         elements: 9,
         insert_blk: 3,
         value_dims: 0,
+        link_codes: 2,
     };
     assert_eq!(Meta::decode(&meta.encode()), Ok(meta));
     let coded = Meta { value_dims: 3000, ..meta };
@@ -310,8 +311,8 @@ fn verify_reports_a_corrupted_neighbour() {
     {
         let mut guard = rel.write(1);
         let slots = page::item_mut(&mut guard, 2).unwrap();
-        slots[4..8].copy_from_slice(&1u32.to_le_bytes());
-        slots[8..10].copy_from_slice(&2u16.to_le_bytes());
+        slots[8..12].copy_from_slice(&1u32.to_le_bytes());
+        slots[12..14].copy_from_slice(&2u16.to_le_bytes());
     }
     let err = verify(&rel, &L2).unwrap_err();
     assert_eq!(
@@ -321,7 +322,7 @@ fn verify_reports_a_corrupted_neighbour() {
     {
         let mut guard = rel.write(1);
         let slots = page::item_mut(&mut guard, 2).unwrap();
-        slots[4..8].copy_from_slice(&999u32.to_le_bytes());
+        slots[8..12].copy_from_slice(&999u32.to_le_bytes());
     }
     assert!(verify(&rel, &L2).unwrap_err().contains("block 999 item 2"));
 }

@@ -255,7 +255,7 @@ fn cut_in_links(rel: &MemRelation, target: Tid) -> usize {
             if bytes[0] != 2 {
                 continue; // not a neighbour tuple
             }
-            for slot in bytes[4..].chunks_exact_mut(Tid::LEN) {
+            for slot in bytes[8..].chunks_exact_mut(Tid::LEN) {
                 let blk = u32::from_le_bytes(slot[..4].try_into().unwrap());
                 let off = u16::from_le_bytes(slot[4..].try_into().unwrap());
                 if (Tid { blk, off }) == target {

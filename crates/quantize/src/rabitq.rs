@@ -208,6 +208,26 @@ impl<'a> Code<'a> {
         })
     }
 
+    /// Views the little-endian bytes of a code (as stored on a page, with
+    /// no alignment); `None` unless they are exactly one code.
+    pub fn from_le_bytes(bytes: &'a [u8]) -> Option<Self> {
+        let word = |i: usize| -> Option<u32> {
+            let b = bytes.get(4 * i..4 * i + 4)?;
+            Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let padded = word(0)? as usize;
+        if padded == 0 || !padded.is_multiple_of(64) || bytes.len() != 4 * code_words(padded) {
+            return None;
+        }
+        Some(Self {
+            padded,
+            norm: f32::from_bits(word(1)?),
+            ip: f32::from_bits(word(2)?),
+            popcount: word(3)?,
+            bytes: &bytes[4 * HEADER_WORDS..],
+        })
+    }
+
     /// Bit `i` (the sign of rotated coordinate `i`).
     pub fn bit(&self, i: usize) -> bool {
         self.bytes[i / 8] >> (i % 8) & 1 == 1
@@ -434,6 +454,22 @@ mod tests {
         Rotation::new(100, 2).rotate(&v, &mut c);
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn a_code_read_from_bytes_estimates_as_the_words_do() {
+        let mut state = 11;
+        let rotation = Rotation::new(200, 3);
+        let (mut y, mut code) = (Vec::new(), Vec::new());
+        rotation.rotate(&gaussian(&mut state, 200), &mut y);
+        encode(&y, &mut code);
+        let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_bits().to_le_bytes()).collect();
+        rotation.rotate(&gaussian(&mut state, 200), &mut y);
+        let query = Query::new(&y);
+        let (a, b) = (Code::view(&code).unwrap(), Code::from_le_bytes(&bytes).unwrap());
+        assert_eq!(query.estimate(&a), query.estimate(&b));
+        assert!(Code::from_le_bytes(&bytes[..bytes.len() - 1]).is_none());
+        assert!(Code::from_le_bytes(&vec![0; bytes.len()]).is_none(), "all zeros is no code");
     }
 
     #[test]

@@ -137,7 +137,7 @@ fn write_stored<D: hnsw::Distance>(
     let value_dims = values.map_or(graph.dims(), |v| v.dims);
     let encode: ondisk::Encoder<'_> = &quantize::sq8::encode;
     let codes = stored.sq8.then(|| (stored.stored_words(value_dims), encode));
-    ondisk::write_graph_from(rel, graph, values, tids, stored.id(), codes)
+    ondisk::write_graph_from(rel, graph, values, tids, stored.id(), codes, stored.link_codes())
 }
 
 #[pgrx::pg_guard]

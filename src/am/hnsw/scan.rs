@@ -74,6 +74,7 @@ impl ScanState {
             _ => ScanOrder::Relaxed,
         };
         let ef = gucs::HNSW_EF_SEARCH.get().max(1) as usize;
+        graph_ref.set_code_pruning(gucs::HNSW_CODE_PRUNING.get());
         self.iter = Some(graph_ref.search_iter(&query, ef, order));
         self.graph = Some(graph);
     }

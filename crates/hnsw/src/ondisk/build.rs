@@ -2,7 +2,9 @@
 
 use pagestore::page::{self, BLCKSZ};
 use pagestore::{Page, RelationWrite};
+use rayon::prelude::*;
 
+use super::codes::{centroid_of, code_len, encode_centroid, LinkCodes, LinkCoder};
 use super::tuples::{ElementTuple, Meta, NeighbourTuple, Special, Tid};
 use super::OnDiskError;
 use crate::metric::Distance;
@@ -73,12 +75,15 @@ pub struct Values<'v> {
 }
 
 /// How element vectors are stored: the graph's vectors or the given
-/// values, or codes of either.
+/// values, or codes of either; and the neighbour codes, if any.
 struct Stored<'e> {
     values: Option<Values<'e>>,
     /// Words per stored vector when coded.
     code_words: usize,
     encode: Option<Encoder<'e>>,
+    /// The neighbour codes' coder (set by [`write_stored`] when the
+    /// metapage says codes).
+    coder: Option<LinkCoder>,
 }
 
 impl Stored<'_> {
@@ -115,6 +120,7 @@ impl Stored<'_> {
 }
 
 fn plan<D: Distance>(graph: &Hnsw<D>, stored: &Stored<'_>) -> Result<Layout, OnDiskError> {
+    let code_len = stored.coder.as_ref().map_or(0, LinkCoder::len);
     let mut planner = Planner::new(1);
     let mut layout = Layout {
         elements: Vec::new(),
@@ -124,16 +130,19 @@ fn plan<D: Distance>(graph: &Hnsw<D>, stored: &Stored<'_>) -> Result<Layout, OnD
         layout
             .elements
             .push(planner.place(ElementTuple::encoded_len(stored.len_of(graph, id)))?);
-        let len = NeighbourTuple::encoded_len(graph.level(id), graph.params().m);
+        let len = NeighbourTuple::encoded_len(graph.level(id), graph.params().m, code_len);
         layout.neighbours.push(planner.place(len)?);
     }
     Ok(layout)
 }
 
+/// The element and neighbour tuples of `id`; `codes` holds every
+/// element's neighbour code end to end (empty without codes).
 fn tuples_of<D: Distance>(
     graph: &Hnsw<D>,
     stored: &Stored<'_>,
     layout: &Layout,
+    codes: &[u8],
     id: u32,
     heap_tid: Tid,
 ) -> Result<[Vec<u8>; 2], OnDiskError> {
@@ -153,23 +162,34 @@ fn tuples_of<D: Distance>(
                 .collect()
         })
         .collect();
-    let neighbours = NeighbourTuple { slots }.encode(graph.params().m)?;
+    let code_len = stored.coder.as_ref().map_or(0, LinkCoder::len);
+    let ids = graph.links(id, 0);
+    let fill = |t: Tid, out: &mut [u8]| {
+        let Some(&n) = ids.iter().find(|&&n| layout.elements[n as usize] == t) else {
+            return false;
+        };
+        out.copy_from_slice(&codes[n as usize * code_len..][..code_len]);
+        true
+    };
+    let neighbours = NeighbourTuple { slots }.encode(graph.params().m, code_len, &fill)?;
     Ok([element.encode(), neighbours])
 }
 
-fn write_meta<R: RelationWrite, D: Distance>(
-    rel: &R,
+/// The metapage for `graph`: its entry point and insert page as laid
+/// out, or none yet.
+fn meta_of<D: Distance>(
     graph: &Hnsw<D>,
     stored: &Stored<'_>,
-    layout: &Layout,
+    layout: Option<&Layout>,
     metric_id: u8,
-) {
-    let (entry, entry_level) = match graph.entry_point() {
-        Some((id, level)) => (layout.elements[id as usize], level as u8),
-        None => (Tid::INVALID, 0),
+    link_codes: LinkCodes,
+) -> Meta {
+    let (entry, entry_level) = match (graph.entry_point(), layout) {
+        (Some((id, level)), Some(layout)) => (layout.elements[id as usize], level as u8),
+        _ => (Tid::INVALID, 0),
     };
     let coded = stored.encode.is_some();
-    let meta = Meta {
+    Meta {
         dims: if coded { stored.code_words } else { stored.value_dims(graph) } as u16,
         m: graph.params().m as u16,
         ef_construction: graph.params().ef_construction as u16,
@@ -177,9 +197,15 @@ fn write_meta<R: RelationWrite, D: Distance>(
         entry_level,
         entry,
         elements: graph.len() as u64,
-        insert_blk: layout.neighbours.last().map_or(u32::MAX, |t| t.blk),
+        insert_blk: layout.and_then(|l| l.neighbours.last()).map_or(u32::MAX, |t| t.blk),
         value_dims: if coded { stored.value_dims(graph) as u16 } else { 0 },
-    };
+        link_codes: link_codes.id(),
+    }
+}
+
+/// Writes the metapage, with the neighbour codes' centroid when there are
+/// codes.
+fn write_meta<R: RelationWrite>(rel: &R, meta: &Meta, coder: Option<&LinkCoder>) {
     let (blk, mut guard) = rel.extend();
     debug_assert_eq!(blk, 0);
     page::init(&mut guard, Special::LEN);
@@ -189,6 +215,10 @@ fn write_meta<R: RelationWrite, D: Distance>(
     }
     .encode(page::special_mut(&mut guard));
     page::add_item(&mut guard, &meta.encode()).expect("meta tuple fits an empty page");
+    if let Some(coder) = coder {
+        page::add_item(&mut guard, &encode_centroid(coder.centroid()))
+            .expect("codes are only stored for vectors that fit a page");
+    }
 }
 
 /// Writes `graph` into the empty relation `rel`: the metapage, then every
@@ -207,7 +237,7 @@ pub fn write_graph<R: RelationWrite, D: Distance>(
     heap_tids: &[Tid],
     metric_id: u8,
 ) -> Result<(), OnDiskError> {
-    write_graph_from(rel, graph, None, heap_tids, metric_id, None)
+    write_graph_from(rel, graph, None, heap_tids, metric_id, None, LinkCodes::None)
 }
 
 /// [`write_graph`], storing `encode(vector)` (always `code_words` long)
@@ -223,12 +253,14 @@ pub fn write_graph_coded<R: RelationWrite, D: Distance>(
     code_words: usize,
     encode: &dyn Fn(&[f32], &mut Vec<f32>),
 ) -> Result<(), OnDiskError> {
-    write_graph_from(rel, graph, None, heap_tids, metric_id, Some((code_words, encode)))
+    write_graph_from(rel, graph, None, heap_tids, metric_id, Some((code_words, encode)), LinkCodes::None)
 }
 
 /// [`write_graph`] or [`write_graph_coded`] (`codes`: `(code_words,
 /// encode)`) of a graph linked over link codes: the elements get `values`
-/// (or their codes) instead of the graph's own vectors.
+/// (or their codes) instead of the graph's own vectors. `link_codes`
+/// says which distance neighbour codes bound ([`super::codes`]; stored
+/// only where [`code_len`] allows).
 pub fn write_graph_from<R: RelationWrite, D: Distance>(
     rel: &R,
     graph: &Hnsw<D>,
@@ -236,21 +268,42 @@ pub fn write_graph_from<R: RelationWrite, D: Distance>(
     heap_tids: &[Tid],
     metric_id: u8,
     codes: Option<(usize, Encoder<'_>)>,
+    link_codes: LinkCodes,
 ) -> Result<(), OnDiskError> {
     if let Some(Values { data, dims }) = values {
         if dims == 0 || data.len() != graph.len() * dims {
             return Err(OnDiskError::BadInput("one value of fixed dimensions per element is required"));
         }
     }
-    let stored = Stored {
+    let mut stored = Stored {
         values,
         code_words: codes.map_or(0, |(words, _)| words),
         encode: codes.map(|(_, encode)| encode),
+        coder: None,
     };
     if stored.encode.is_some() && stored.value_dims(graph) == 0 {
         return Err(OnDiskError::BadInput("coded vectors need fixed dimensions"));
     }
-    write_stored(rel, graph, heap_tids, metric_id, &stored)
+    let shape = meta_of(graph, &stored, None, metric_id, link_codes);
+    if code_len(&shape) > 0 {
+        let dims = shape.dims as usize;
+        let centroid = centroid_of(link_codes, dims, graph.len(), |i| stored.value(graph, i as u32));
+        stored.coder = LinkCoder::new(&shape, centroid);
+    }
+    write_stored(rel, graph, heap_tids, metric_id, link_codes, &stored)
+}
+
+/// Every element's neighbour code, end to end, computed on every core
+/// (pure arithmetic: no page is touched off the caller's thread).
+fn all_codes<D: Distance>(graph: &Hnsw<D>, stored: &Stored<'_>) -> Vec<u8> {
+    let Some(coder) = &stored.coder else {
+        return Vec::new();
+    };
+    let len = coder.len();
+    let values: Vec<&[f32]> = (0..graph.len() as u32).map(|id| stored.value(graph, id)).collect();
+    let mut codes = vec![0u8; graph.len() * len];
+    codes.par_chunks_mut(len).zip(values).for_each(|(out, value)| coder.encode_into(value, out));
+    codes
 }
 
 fn write_stored<R: RelationWrite, D: Distance>(
@@ -258,6 +311,7 @@ fn write_stored<R: RelationWrite, D: Distance>(
     graph: &Hnsw<D>,
     heap_tids: &[Tid],
     metric_id: u8,
+    link_codes: LinkCodes,
     stored: &Stored<'_>,
 ) -> Result<(), OnDiskError> {
     if rel.nblocks() != 0 {
@@ -272,10 +326,12 @@ fn write_stored<R: RelationWrite, D: Distance>(
         return Err(OnDiskError::BadInput("dimensions must be at most 65535"));
     }
     let layout = plan(graph, stored)?;
-    write_meta(rel, graph, stored, &layout, metric_id);
+    let codes = all_codes(graph, stored);
+    let meta = meta_of(graph, stored, Some(&layout), metric_id, link_codes);
+    write_meta(rel, &meta, stored.coder.as_ref());
     let mut current: Option<(u32, R::WriteGuard<'_>)> = None;
     for id in 0..graph.len() as u32 {
-        let tuples = tuples_of(graph, stored, &layout, id, heap_tids[id as usize])?;
+        let tuples = tuples_of(graph, stored, &layout, &codes, id, heap_tids[id as usize])?;
         let targets = [layout.elements[id as usize], layout.neighbours[id as usize]];
         for (bytes, tid) in tuples.iter().zip(targets) {
             if current.as_ref().is_none_or(|(blk, _)| *blk != tid.blk) {

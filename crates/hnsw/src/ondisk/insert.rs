@@ -22,6 +22,7 @@ use pagestore::page::{self, BLCKSZ, MAX_ITEM_LEN, MAX_OFFSET_NUMBER, SIZE_OF_ITE
 use pagestore::{Page, RelationRead, RelationWrite};
 
 use super::build::init_graph_page;
+use super::codes::{code_len, code_len_for, coder_for_read, LinkCoder};
 use super::links::{adopt, write_list, Written};
 use super::reader::{corrupt_at, live_item, live_item_mut, read_meta, PageGraph, Pages};
 use super::tuples::{capacity, ElementTuple, Meta, NeighbourTuple, Special, Tid, KIND_ELEMENT};
@@ -188,6 +189,18 @@ impl Vectors {
         far.ok_or(OnDiskError::BadInput("farthest of an empty list"))
     }
 
+    /// Writes the neighbour code of the loaded element `t` into `out`;
+    /// false (nothing written) without a coder or if `t` is not loaded.
+    pub(super) fn code_into(&self, coder: Option<&LinkCoder>, t: Tid, out: &mut [u8]) -> bool {
+        match (coder, self.get(t)) {
+            (Some(coder), Some(e)) => {
+                coder.encode_into(&e.vector, out);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the loaded element `t` has exactly the vector `v`.
     pub(super) fn is_twin(&self, t: Tid, v: &[f32]) -> bool {
         self.get(t).is_some_and(|e| e.vector == v)
@@ -249,7 +262,7 @@ pub fn vector_fits(words: usize, m: usize) -> bool {
     pair_fits(
         &empty,
         ElementTuple::encoded_len(words),
-        NeighbourTuple::encoded_len(level, m),
+        NeighbourTuple::encoded_len(level, m, code_len_for(words, m)),
     )
 }
 
@@ -311,6 +324,11 @@ pub fn insert<R: RelationWrite, D: Distance>(
 ) -> Result<Tid, OnDiskError> {
     let meta = read_meta(rel)?;
     check_input(&meta, vector, level)?;
+    let coder = coder_for_read(rel, &meta);
+    let mut own_code = vec![0u8; coder.as_ref().map_or(0, LinkCoder::len)];
+    if let Some(coder) = &coder {
+        coder.encode_into(vector, &mut own_code);
+    }
     let mut inserter = Inserter {
         rel,
         metric,
@@ -326,6 +344,8 @@ pub fn insert<R: RelationWrite, D: Distance>(
         at: (Tid::INVALID, Tid::INVALID),
         own: Vec::new(),
         relied: HashSet::new(),
+        coder,
+        own_code,
     };
     inserter.run(meta)
 }
@@ -441,11 +461,25 @@ struct Inserter<'a, R, D> {
     /// adoptions that backed a write, and the link to the entry point it
     /// replaces. Never given up.
     relied: HashSet<Tid>,
+    /// The neighbour codes' coder, when the index stores codes.
+    coder: Option<LinkCoder>,
+    /// The new element's neighbour code (empty without codes).
+    own_code: Vec<u8>,
 }
 
 impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
     fn level(&self) -> usize {
         self.element.level as usize
+    }
+
+    /// Writes the neighbour code of `t`: the new element's, or one of an
+    /// element in the cache; false for others.
+    fn code_of(&self, t: Tid, out: &mut [u8]) -> bool {
+        if t == self.at.0 && t.is_valid() && self.coder.is_some() {
+            out.copy_from_slice(&self.own_code);
+            return true;
+        }
+        self.vectors.code_into(self.coder.as_ref(), t, out)
     }
 
     /// Into an empty graph: placed unlinked, then made the entry point
@@ -586,10 +620,11 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
     /// metapage's `insert_blk` if they fit there, else a new page (then
     /// recorded as `insert_blk`). Returns (element, neighbour tuple).
     fn place(&self, meta: &Meta, lists: &[Vec<Tid>]) -> Result<(Tid, Tid), OnDiskError> {
+        let fill = |t: Tid, out: &mut [u8]| self.code_of(t, out);
         let neighbours = NeighbourTuple {
             slots: lists.to_vec(),
         }
-        .encode(meta.m.into())?;
+        .encode(meta.m.into(), code_len(meta), &fill)?;
         let elen = ElementTuple::encoded_len(self.element.vector.len());
         let mut empty = [0u8; BLCKSZ];
         init_graph_page(&mut empty);
@@ -644,7 +679,9 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
             .map_err(|e| corrupt_at(at.1, e))?
             .ok_or_else(|| corrupt_at(at.1, "the new element's neighbour tuple is gone"))?;
         for (level, list) in lists.iter().enumerate() {
-            NeighbourTuple::write_level(bytes, level, m, list).map_err(|e| corrupt_at(at.1, e))?;
+            let fill = |t: Tid, out: &mut [u8]| self.code_of(t, out);
+            NeighbourTuple::write_level(bytes, level, m, list, &fill)
+                .map_err(|e| corrupt_at(at.1, e))?;
         }
         Ok(())
     }
@@ -691,7 +728,8 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
             Vec::new()
         };
         let (element, at) = self.at;
-        adopt(self.rel, m, element, at, w, &replaceable)
+        let fill = |t: Tid, out: &mut [u8]| self.code_of(t, out);
+        adopt(self.rel, m, element, at, w, &replaceable, &fill)
     }
 
     /// Adds the new element to `node`'s list on `level`: appended when
@@ -738,7 +776,8 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
                 }
                 Some(kept)
             };
-            match write_list(self.rel, m, at, level, &current, desired, new)? {
+            let fill = |t: Tid, out: &mut [u8]| self.code_of(t, out);
+            match write_list(self.rel, m, at, level, &current, desired, new, &fill)? {
                 Written::Done => {
                     self.relied.extend(adopted);
                     return Ok(true);
@@ -831,7 +870,8 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
                             .collect(),
                     )
                 };
-                match write_list(self.rel, m, at, 0, &current, desired, new)? {
+                let fill = |t: Tid, out: &mut [u8]| self.code_of(t, out);
+                match write_list(self.rel, m, at, 0, &current, desired, new, &fill)? {
                     Written::Done => {
                         self.relied.extend(dropped);
                         return Ok(true);

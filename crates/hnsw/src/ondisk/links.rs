@@ -13,7 +13,7 @@
 use pagestore::RelationWrite;
 
 use super::reader::{corrupt_at, live_item_mut};
-use super::tuples::{capacity, NeighbourTuple, Tid};
+use super::tuples::{capacity, CodeFill, NeighbourTuple, Tid};
 use super::OnDiskError;
 
 /// What a guarded write of a neighbour list found.
@@ -29,12 +29,14 @@ pub(super) enum Written {
 
 /// Under an exclusive lock on the neighbour tuple at `at`, decodes
 /// `level`'s list and calls `f`, which may change it and returns whether
-/// to write it back, and a value. `None` when the tuple is gone.
+/// to write it back, and a value. `None` when the tuple is gone. New
+/// layer-0 neighbours get their codes from `fill`.
 pub(super) fn modify_list<R: RelationWrite, T>(
     rel: &R,
     m: usize,
     at: Tid,
     level: usize,
+    fill: CodeFill<'_>,
     f: impl FnOnce(&mut Vec<Tid>) -> (bool, T),
 ) -> Result<Option<T>, OnDiskError> {
     let mut guard = rel.write(at.blk);
@@ -45,7 +47,7 @@ pub(super) fn modify_list<R: RelationWrite, T>(
     NeighbourTuple::decode_level(bytes, level, m, &mut list).map_err(|e| corrupt_at(at, e))?;
     let (write, out) = f(&mut list);
     if write {
-        NeighbourTuple::write_level(bytes, level, m, &list).map_err(|e| corrupt_at(at, e))?;
+        NeighbourTuple::write_level(bytes, level, m, &list, fill).map_err(|e| corrupt_at(at, e))?;
     }
     Ok(Some(out))
 }
@@ -53,6 +55,7 @@ pub(super) fn modify_list<R: RelationWrite, T>(
 /// Adds `new` to `level`'s list of the neighbour tuple at `at`: appended
 /// if `desired` is `None` and there is room, or `desired` written if the
 /// list still equals `expected` (compare-and-write).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn write_list<R: RelationWrite>(
     rel: &R,
     m: usize,
@@ -61,8 +64,9 @@ pub(super) fn write_list<R: RelationWrite>(
     expected: &[Tid],
     desired: Option<Vec<Tid>>,
     new: Tid,
+    fill: CodeFill<'_>,
 ) -> Result<Written, OnDiskError> {
-    let written = modify_list(rel, m, at, level, |now| {
+    let written = modify_list(rel, m, at, level, fill, |now| {
         if now.contains(&new) {
             return (false, Written::Done);
         }
@@ -94,11 +98,12 @@ pub(super) fn adopt<R: RelationWrite>(
     at: Tid,
     w: Tid,
     replaceable: &[Tid],
+    fill: CodeFill<'_>,
 ) -> Result<bool, OnDiskError> {
     if w == owner || !w.is_valid() {
         return Ok(false);
     }
-    let adopted = modify_list(rel, m, at, 0, |list| {
+    let adopted = modify_list(rel, m, at, 0, fill, |list| {
         if list.contains(&w) {
             return (false, true);
         }

@@ -20,6 +20,7 @@
 //! pointers are native (as Postgres writes them).
 
 mod build;
+mod codes;
 mod insert;
 mod links;
 mod reach;
@@ -29,10 +30,11 @@ mod vacuum;
 mod verify;
 
 pub use build::{write_graph, write_graph_coded, write_graph_from, Encoder, Values};
+pub use codes::{code_len, LinkCodes, LinkCoder, LinkQuery, MAX_CODES_BYTES};
 pub use insert::{insert, set_coded_dims_if_unset, set_dims_if_unset, vector_fits};
 pub use reader::PageGraph;
 pub use tuples::{
-    capacity, with_f32s, ElementTuple, Meta, NeighbourTuple, Special, Tid, FORMAT_VERSION, MAGIC,
+    capacity, no_codes, with_f32s, CodeFill, ElementTuple, Meta, NeighbourTuple, Special, Tid, FORMAT_VERSION, MAGIC,
     PAGE_ID,
 };
 pub use vacuum::{bulk_delete, count_live, VacuumStats};

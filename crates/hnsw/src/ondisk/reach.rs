@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use pagestore::RelationWrite;
 
+use super::codes::{coder_for_read, LinkCoder};
 use super::insert::{ByRef, Vectors, WRITE_ATTEMPTS};
 use super::links::{adopt, write_list, Written};
 use super::reader::{corrupt_at, live_item, read_meta, PageGraph, Pages};
@@ -51,6 +52,7 @@ pub(super) fn relink_unreachable<R: RelationWrite, D: Distance>(
         m: meta.m as usize,
         elements: HashMap::default(),
         vectors: Vectors::new(meta.dims as usize),
+        coder: coder_for_read(rel, &meta),
     };
     reach.scan()?;
     let mut relinked = 0;
@@ -91,6 +93,8 @@ struct Reach<'a, R, D> {
     /// Every element found by the page scan (and any linked later).
     elements: HashMap<Tid, Known, std::hash::BuildHasherDefault<search::FxHasher>>,
     vectors: Vectors,
+    /// The neighbour codes' coder, when the index stores codes.
+    coder: Option<LinkCoder>,
 }
 
 impl<R: RelationWrite, D: Distance> Reach<'_, R, D> {
@@ -253,8 +257,9 @@ impl<R: RelationWrite, D: Distance> Reach<'_, R, D> {
             if list.contains(&u) {
                 return Ok(true);
             }
+            let fill = |t: Tid, out: &mut [u8]| self.vectors.code_into(self.coder.as_ref(), t, out);
             if list.len() < capacity
-                && write_list(self.rel, m, at, 0, &list, None, u)? == Written::Done
+                && write_list(self.rel, m, at, 0, &list, None, u, &fill)? == Written::Done
             {
                 return Ok(true);
             }
@@ -277,8 +282,9 @@ impl<R: RelationWrite, D: Distance> Reach<'_, R, D> {
                 let w = self
                     .vectors
                     .farthest(&self.pages, self.metric, r, &current)?;
-                if self.is_live(w)? && !adopt(self.rel, m, u, element.neighbours, w, &replaceable)?
-                {
+                let live = self.is_live(w)?;
+                let fill = |t: Tid, out: &mut [u8]| self.vectors.code_into(self.coder.as_ref(), t, out);
+                if live && !adopt(self.rel, m, u, element.neighbours, w, &replaceable, &fill)? {
                     return Ok(false);
                 }
                 Some(
@@ -288,7 +294,8 @@ impl<R: RelationWrite, D: Distance> Reach<'_, R, D> {
                         .collect(),
                 )
             };
-            match write_list(self.rel, m, at, 0, &current, desired, u)? {
+            let fill = |t: Tid, out: &mut [u8]| self.vectors.code_into(self.coder.as_ref(), t, out);
+            match write_list(self.rel, m, at, 0, &current, desired, u, &fill)? {
                 Written::Done => return Ok(true),
                 Written::Gone => return Ok(false),
                 Written::Changed => {}

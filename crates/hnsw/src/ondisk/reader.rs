@@ -11,6 +11,7 @@ use std::cell::{Cell, RefCell};
 use pagestore::page::{self, LP_DEAD, LP_UNUSED};
 use pagestore::{FormatError, Page, PageError, RelationRead};
 
+use super::codes::{coder_for_read, LinkCoder, LinkQuery};
 use super::tuples::{with_f32s, ElementTuple, Meta, NeighbourTuple, Tid};
 use super::OnDiskError;
 use crate::metric::Distance;
@@ -155,11 +156,20 @@ const PREFETCH_AHEAD: usize = 2;
 /// skipped. Corruption (undecodable tuple, block past the end, any other
 /// bad line pointer) panics with a message starting
 /// `ember_hnsw index corrupted:`; under `#[pg_guard]` that is an ERROR.
+///
+/// When the index stores neighbour codes ([`super::codes`]), searches
+/// skip reading the neighbours whose code says they could not enter the
+/// results (see [`GraphView::neighbours_bounded`]);
+/// [`PageGraph::set_code_pruning`] turns that off.
 pub struct PageGraph<'r, R, D> {
     pages: Pages<'r, R>,
     metric: D,
     meta: Meta,
     vector: RefCell<Vec<f32>>,
+    coder: Option<LinkCoder>,
+    prune: Cell<bool>,
+    /// The last query prepared against the codes, with a copy of it.
+    link_query: RefCell<Option<(Vec<f32>, LinkQuery)>>,
 }
 
 fn corrupted(e: OnDiskError) -> ! {
@@ -195,7 +205,21 @@ impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
             metric,
             meta,
             vector: RefCell::new(Vec::with_capacity(meta.dims as usize)),
+            coder: coder_for_read(rel, &meta),
+            prune: Cell::new(true),
+            link_query: RefCell::new(None),
         }
+    }
+
+    /// Whether searches skip elements by their neighbour codes (on by
+    /// default; no effect on an index without codes).
+    pub fn set_code_pruning(&self, on: bool) {
+        self.prune.set(on);
+    }
+
+    /// Whether the index stores neighbour codes.
+    pub fn has_codes(&self) -> bool {
+        self.coder.is_some()
     }
 
     /// The metapage contents (as read by [`PageGraph::open`]).
@@ -266,16 +290,15 @@ impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
         });
     }
 
-    /// The neighbour tuple of `node`, decoding `level` into `out` when it
-    /// is on the same page (one lock); `None` when done.
-    fn neighbours_same_page(
+    /// Calls `decode` with the bytes of `node`'s neighbour tuple: under
+    /// one lock when it is on the element's page (the usual case); not at
+    /// all when either tuple is gone.
+    fn with_neighbour_tuple(
         &self,
         node: Tid,
-        level: usize,
-        out: &mut Vec<Tid>,
-    ) -> Result<Option<Tid>, OnDiskError> {
-        let m = self.meta.m as usize;
-        let found = self.pages.with_page(node.blk, |page| {
+        mut decode: impl FnMut(&[u8]) -> Result<(), FormatError>,
+    ) -> Result<(), OnDiskError> {
+        let found = self.pages.with_page(node.blk, |page| -> Result<Option<Tid>, OnDiskError> {
             let Some(bytes) = live_item(page, node.off).map_err(|e| corrupt_at(node, e))? else {
                 return Ok(None);
             };
@@ -285,12 +308,14 @@ impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
                 return Ok(Some(at));
             }
             if let Some(bytes) = live_item(page, at.off).map_err(|e| corrupt_at(at, e))? {
-                NeighbourTuple::decode_level(bytes, level, m, out)
-                    .map_err(|e| corrupt_at(at, e))?;
+                decode(bytes).map_err(|e| corrupt_at(at, e))?;
             }
             Ok(None)
-        })?;
-        found
+        })??;
+        if let Some(at) = found {
+            self.pages.with_decoded(at, &mut decode)?;
+        }
+        Ok(())
     }
 }
 
@@ -349,12 +374,30 @@ impl<R: RelationRead, D: Distance> GraphView for PageGraph<'_, R, D> {
 
     fn neighbours(&self, node: Tid, level: usize, out: &mut Vec<Tid>) {
         out.clear();
-        if let Some(at) = or_corrupted(self.neighbours_same_page(node, level, out)) {
-            let m = self.meta.m as usize;
-            let decoded = self
-                .pages
-                .with_decoded(at, |b| NeighbourTuple::decode_level(b, level, m, out));
-            or_corrupted(decoded);
+        let m = self.meta.m as usize;
+        or_corrupted(self.with_neighbour_tuple(node, |b| NeighbourTuple::decode_level(b, level, m, out)));
+    }
+
+    /// On layer 0 of an index with codes, the bounds come from the codes
+    /// stored with the list (the query is prepared once per query).
+    fn neighbours_bounded(&self, query: &[f32], node: Tid, level: usize, out: &mut Vec<Tid>, bounds: &mut Vec<f32>) {
+        let coder = self.coder.as_ref().filter(|_| level == 0 && self.prune.get());
+        let Some(coder) = coder else {
+            self.neighbours(node, level, out);
+            bounds.clear();
+            bounds.resize(out.len(), f32::NEG_INFINITY);
+            return;
+        };
+        let mut cached = self.link_query.borrow_mut();
+        if cached.as_ref().is_none_or(|(q, _)| q.as_slice() != query) {
+            *cached = Some((query.to_vec(), coder.query(query)));
         }
+        let link_query = &cached.as_ref().expect("prepared above").1;
+        let m = self.meta.m as usize;
+        out.clear();
+        bounds.clear();
+        or_corrupted(self.with_neighbour_tuple(node, |b| {
+            NeighbourTuple::decode_level0_bounded(b, m, |code| link_query.lower_bound(code), out, bounds)
+        }));
     }
 }

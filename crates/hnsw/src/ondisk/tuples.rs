@@ -5,7 +5,7 @@ use pagestore::{ByteReader, ByteWriter, FormatError, MetaHeader};
 /// Metapage magic number ("EMHN").
 pub const MAGIC: u32 = 0x454D_484E;
 /// On-disk format version; bump on any incompatible change.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// First field of every page's special space.
 pub const PAGE_ID: u16 = 0xEB01;
 
@@ -113,6 +113,9 @@ pub struct Meta {
     /// them (`dims` is then the codes' length); 0 when the elements store
     /// the values themselves.
     pub value_dims: u16,
+    /// [`super::LinkCodes`] id: which distance the neighbour codes bound
+    /// (0: none; see [`super::code_len`] for when they are stored).
+    pub link_codes: u8,
 }
 
 impl Meta {
@@ -131,7 +134,7 @@ impl Meta {
             .u8(self.metric_id)
             .u8(self.entry_level);
         self.entry.encode(&mut w);
-        w.u64(self.elements).u32(self.insert_blk).u16(self.value_dims);
+        w.u64(self.elements).u32(self.insert_blk).u16(self.value_dims).u8(self.link_codes);
         w.into_bytes()
     }
 
@@ -149,6 +152,7 @@ impl Meta {
             elements: r.u64()?,
             insert_blk: r.u32()?,
             value_dims: r.u16()?,
+            link_codes: r.u8()?,
         };
         if meta.m < 2 {
             return Err(FormatError::Invalid("metapage m"));
@@ -266,7 +270,12 @@ pub fn with_f32s<T>(raw: &[u8], scratch: &mut Vec<f32>, f: impl FnOnce(&[f32]) -
 
 /// The neighbour lists of one element: `2m` slots for layer 0, then `m`
 /// per upper layer; unused slots hold [`Tid::INVALID`]. Fixed size, so it
-/// is updated in place.
+/// is updated in place. After the slots (4-byte aligned) come `2m`
+/// neighbour codes of `code_len` bytes, one per layer-0 slot (see
+/// [`super::codes`]; `code_len` 0: none), all zeros where unknown.
+///
+/// Layout: kind `u8`, top level `u8`, slot count `u16`, `code_len` `u16`,
+/// 2 bytes of padding, the slots (6 bytes each), padding to 4, the codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NeighbourTuple {
     /// `slots[level]`: neighbour element tuples on that level.
@@ -282,6 +291,9 @@ pub fn capacity(level: usize, m: usize) -> usize {
     }
 }
 
+/// Bytes before the slots.
+const NEIGHBOURS_HEADER: usize = 8;
+
 /// Byte range of `level`'s slots in a neighbour tuple.
 fn level_range(level: usize, m: usize) -> std::ops::Range<usize> {
     let first_slot = if level == 0 {
@@ -289,24 +301,48 @@ fn level_range(level: usize, m: usize) -> std::ops::Range<usize> {
     } else {
         2 * m + (level - 1) * m
     };
-    let start = 4 + first_slot * Tid::LEN;
+    let start = NEIGHBOURS_HEADER + first_slot * Tid::LEN;
     start..start + capacity(level, m) * Tid::LEN
 }
 
+/// Byte offset of the codes in a neighbour tuple of `top` levels.
+fn codes_start(top: usize, m: usize) -> usize {
+    (NEIGHBOURS_HEADER + Tid::LEN * (2 * m + top * m)).next_multiple_of(4)
+}
+
+/// Writes the code of the element at a TID into the buffer (exactly one
+/// code long); returns false when the writer does not know it (the slot
+/// then stays without a code).
+pub type CodeFill<'a> = &'a dyn Fn(Tid, &mut [u8]) -> bool;
+
+/// A [`CodeFill`] that knows no code.
+pub fn no_codes(_: Tid, _: &mut [u8]) -> bool {
+    false
+}
+
 impl NeighbourTuple {
-    /// Encoded size for an element of `level` with build parameter `m`.
-    pub fn encoded_len(level: usize, m: usize) -> usize {
-        4 + Tid::LEN * (2 * m + level * m)
+    /// Encoded size for an element of `level` with build parameter `m`
+    /// and neighbour codes of `code_len` bytes.
+    pub fn encoded_len(level: usize, m: usize, code_len: usize) -> usize {
+        if code_len == 0 {
+            NEIGHBOURS_HEADER + Tid::LEN * (2 * m + level * m)
+        } else {
+            codes_start(level, m) + 2 * m * code_len
+        }
     }
 
     /// Encodes with fixed capacity per level (`2m`, then `m`); extra
-    /// neighbours beyond capacity are an error.
-    pub fn encode(&self, m: usize) -> Result<Vec<u8>, FormatError> {
+    /// neighbours beyond capacity are an error. Layer-0 codes come from
+    /// `fill`.
+    pub fn encode(&self, m: usize, code_len: usize, fill: CodeFill<'_>) -> Result<Vec<u8>, FormatError> {
         let level = self.slots.len().saturating_sub(1);
-        let mut w = ByteWriter::with_capacity(Self::encoded_len(level, m));
+        let len = Self::encoded_len(level, m, code_len);
+        let mut w = ByteWriter::with_capacity(len);
         w.u8(KIND_NEIGHBOURS)
             .u8(level as u8)
-            .u16((2 * m + level * m) as u16);
+            .u16((2 * m + level * m) as u16)
+            .u16(code_len as u16)
+            .u16(0);
         for (l, list) in self.slots.iter().enumerate() {
             let capacity = capacity(l, m);
             if list.len() > capacity {
@@ -315,11 +351,24 @@ impl NeighbourTuple {
             list.iter().for_each(|t| t.encode(&mut w));
             (list.len()..capacity).for_each(|_| Tid::INVALID.encode(&mut w));
         }
-        Ok(w.into_bytes())
+        let mut bytes = w.into_bytes();
+        bytes.resize(len, 0);
+        if code_len > 0 {
+            if let Some(list) = self.slots.first() {
+                let codes = &mut bytes[codes_start(level, m)..];
+                for (&t, code) in list.iter().zip(codes.chunks_exact_mut(code_len)) {
+                    if !fill(t, code) {
+                        code.fill(0);
+                    }
+                }
+            }
+        }
+        Ok(bytes)
     }
 
-    /// Checks the kind, slot count and length; returns the top level.
-    pub fn top_level(bytes: &[u8], m: usize) -> Result<usize, FormatError> {
+    /// Checks the kind, slot count and length; returns the top level and
+    /// the code length.
+    fn header(bytes: &[u8], m: usize) -> Result<(usize, usize), FormatError> {
         let mut r = ByteReader::new(bytes);
         if r.u8()? != KIND_NEIGHBOURS {
             return Err(FormatError::Invalid("not a neighbour tuple"));
@@ -328,14 +377,25 @@ impl NeighbourTuple {
         if r.u16()? as usize != 2 * m + top * m {
             return Err(FormatError::Invalid("neighbour slot count"));
         }
-        let needed = Self::encoded_len(top, m);
+        let code_len = r.u16()? as usize;
+        let needed = Self::encoded_len(top, m, code_len);
         if bytes.len() < needed {
             return Err(FormatError::Truncated {
                 needed,
                 available: bytes.len(),
             });
         }
-        Ok(top)
+        Ok((top, code_len))
+    }
+
+    /// Checks the kind, slot count and length; returns the top level.
+    pub fn top_level(bytes: &[u8], m: usize) -> Result<usize, FormatError> {
+        Ok(Self::header(bytes, m)?.0)
+    }
+
+    /// The length of the codes in this tuple (0: none).
+    pub fn code_len(bytes: &[u8], m: usize) -> Result<usize, FormatError> {
+        Ok(Self::header(bytes, m)?.1)
     }
 
     /// The valid neighbours on `level` into `out` (cleared first).
@@ -359,6 +419,54 @@ impl NeighbourTuple {
         Ok(())
     }
 
+    /// The valid layer-0 neighbours into `out` and `bound(code)` of each
+    /// into `bounds` (`-inf` when the tuple has no codes); both cleared
+    /// first.
+    pub fn decode_level0_bounded(
+        bytes: &[u8],
+        m: usize,
+        bound: impl Fn(&[u8]) -> f32,
+        out: &mut Vec<Tid>,
+        bounds: &mut Vec<f32>,
+    ) -> Result<(), FormatError> {
+        out.clear();
+        bounds.clear();
+        let (top, code_len) = Self::header(bytes, m)?;
+        let codes = &bytes[codes_start(top, m)..];
+        // `header` checked the length; slots decoded without a reader (a
+        // scan's hottest loop).
+        for (i, slot) in bytes[level_range(0, m)].chunks_exact(Tid::LEN).enumerate() {
+            let t = Tid {
+                blk: u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]),
+                off: u16::from_le_bytes([slot[4], slot[5]]),
+            };
+            if t.is_valid() {
+                out.push(t);
+                bounds.push(match code_len {
+                    0 => f32::NEG_INFINITY,
+                    len => bound(&codes[i * len..][..len]),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The layer-0 neighbours with their codes (empty slices when the
+    /// tuple has no codes), for checks.
+    pub fn level0_codes(bytes: &[u8], m: usize) -> Result<Vec<(Tid, &[u8])>, FormatError> {
+        let (top, code_len) = Self::header(bytes, m)?;
+        let mut r = ByteReader::new(&bytes[level_range(0, m)]);
+        let codes = &bytes[codes_start(top, m)..];
+        let mut out = Vec::new();
+        for i in 0..capacity(0, m) {
+            let t = Tid::decode(&mut r)?;
+            if t.is_valid() {
+                out.push((t, &codes[i * code_len..][..code_len]));
+            }
+        }
+        Ok(out)
+    }
+
     /// Decodes every level's valid neighbours.
     pub fn decode(bytes: &[u8], m: usize) -> Result<NeighbourTuple, FormatError> {
         let top = Self::top_level(bytes, m)?;
@@ -371,17 +479,41 @@ impl NeighbourTuple {
 
     /// Overwrites `level`'s slots in place with `list` (the rest of the
     /// slots become [`Tid::INVALID`]); the tuple's size does not change.
+    /// On layer 0 each neighbour keeps the code it had in the list;
+    /// a new one gets its code from `fill` (or none).
     pub fn write_level(
         bytes: &mut [u8],
         level: usize,
         m: usize,
         list: &[Tid],
+        fill: CodeFill<'_>,
     ) -> Result<(), FormatError> {
-        if level > Self::top_level(bytes, m)? {
+        let (top, code_len) = Self::header(bytes, m)?;
+        if level > top {
             return Err(FormatError::Invalid("neighbour level above the element's"));
         }
         if list.len() > capacity(level, m) {
             return Err(FormatError::Invalid("too many neighbours"));
+        }
+        if level == 0 && code_len > 0 {
+            let old: Vec<Tid> = {
+                let mut r = ByteReader::new(&bytes[level_range(0, m)]);
+                (0..capacity(0, m)).map(|_| Tid::decode(&mut r)).collect::<Result<_, _>>()?
+            };
+            let start = codes_start(top, m);
+            let area = &mut bytes[start..start + 2 * m * code_len];
+            let before = area.to_vec();
+            for (i, code) in area.chunks_exact_mut(code_len).enumerate() {
+                let Some(&t) = list.get(i) else {
+                    code.fill(0);
+                    continue;
+                };
+                match old.iter().position(|&o| o == t) {
+                    Some(j) => code.copy_from_slice(&before[j * code_len..][..code_len]),
+                    None if fill(t, code) => {}
+                    None => code.fill(0),
+                }
+            }
         }
         let mut w = ByteWriter::with_capacity(capacity(level, m) * Tid::LEN);
         list.iter().for_each(|t| t.encode(&mut w));
@@ -390,10 +522,10 @@ impl NeighbourTuple {
         Ok(())
     }
 
-    /// Sets every slot to [`Tid::INVALID`].
+    /// Sets every slot to [`Tid::INVALID`] (and every code to none).
     pub fn clear(bytes: &mut [u8], m: usize) -> Result<(), FormatError> {
         for level in 0..=Self::top_level(bytes, m)? {
-            Self::write_level(bytes, level, m, &[])?;
+            Self::write_level(bytes, level, m, &[], &no_codes)?;
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use pagestore::page;
 use pagestore::{Page, RelationRead, RelationWrite};
 
+use super::codes::{coder_for_read, LinkCoder};
 use super::insert::{select_neighbours, sort_candidates, update_meta, Vectors, WRITE_ATTEMPTS};
 use super::reach::relink_unreachable;
 use super::reader::{corrupt_at, live_item, live_item_mut, read_meta, Pages};
@@ -120,6 +121,7 @@ pub fn bulk_delete<R: RelationWrite, D: Distance>(
         meta,
         deleted: &deleted,
         vectors: Vectors::new(meta.dims as usize),
+        coder: coder_for_read(rel, &meta),
     };
     let best = repair.run(&mut stats)?;
     update_meta(rel, |m| {
@@ -223,6 +225,8 @@ struct Repair<'a, R, D> {
     meta: Meta,
     deleted: &'a HashMap<Tid, Tid>,
     vectors: Vectors,
+    /// The neighbour codes' coder, when the index stores codes.
+    coder: Option<LinkCoder>,
 }
 
 impl<R: RelationWrite, D: Distance> Repair<'_, R, D> {
@@ -352,7 +356,9 @@ impl<R: RelationWrite, D: Distance> Repair<'_, R, D> {
             }
         }
         for (level, list) in changes {
-            NeighbourTuple::write_level(bytes, *level, m, list).map_err(|e| corrupt_at(at, e))?;
+            let fill = |t: Tid, out: &mut [u8]| self.vectors.code_into(self.coder.as_ref(), t, out);
+            NeighbourTuple::write_level(bytes, *level, m, list, &fill)
+                .map_err(|e| corrupt_at(at, e))?;
         }
         Ok(true)
     }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use pagestore::page::{self, LP_DEAD, LP_UNUSED};
 use pagestore::{PageError, RelationRead};
 
+use super::codes::{code_len, coder_for_read, LinkCoder};
 use super::reader::read_meta;
 use super::tuples::{
     ElementTuple, Meta, NeighbourTuple, Special, Tid, KIND_ELEMENT, KIND_NEIGHBOURS,
@@ -44,13 +45,19 @@ fn at(tid: Tid) -> String {
 /// (points at an element tuple whose level is at least the link's level;
 /// no live element links to itself or twice to one element), the entry
 /// point (live, with the highest level among live elements; INVALID when
-/// none is live), and that every live element is reachable from the entry
-/// point through the links of all levels.
+/// none is live), that every live element is reachable from the entry
+/// point through the links of all levels, and that every neighbour code
+/// present is the code of the element it sits next to.
 pub fn verify<R: RelationRead, D: Distance>(rel: &R, metric: &D) -> Result<VerifyReport, String> {
     let meta = check_meta(rel)?;
     let elements = scan(rel, &meta, metric)?;
     for (&tid, info) in &elements {
         check_links(rel, &meta, &elements, tid, info)?;
+    }
+    if let Some(coder) = coder_for_read(rel, &meta) {
+        for (&tid, info) in &elements {
+            check_codes(rel, &meta, &coder, tid, info)?;
+        }
     }
     check_entry(&meta, &elements)?;
     let reachable = reachable(rel, &meta, &elements)?;
@@ -129,8 +136,15 @@ fn scan<R: RelationRead, D: Distance>(
                     elements.insert(tid, info);
                 }
                 Some(&KIND_NEIGHBOURS) => {
-                    NeighbourTuple::top_level(bytes, meta.m.into())
+                    let len = NeighbourTuple::code_len(bytes, meta.m.into())
                         .map_err(|e| format!("{}: {e}", at(tid)))?;
+                    if len != code_len(meta) {
+                        return Err(format!(
+                            "{}: neighbour codes of {len} bytes, the metapage's are {}",
+                            at(tid),
+                            code_len(meta)
+                        ));
+                    }
                 }
                 _ => return Err(format!("{}: unknown tuple kind", at(tid))),
             }
@@ -225,6 +239,39 @@ fn check_links<R: RelationRead>(
             if !info.deleted && !seen.insert(n) {
                 return Err(link("twice"));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Every layer-0 neighbour code of `element` that is present (not all
+/// zeros) equals the code of the neighbour's vector.
+fn check_codes<R: RelationRead>(
+    rel: &R,
+    meta: &Meta,
+    coder: &LinkCoder,
+    element: Tid,
+    info: &Info,
+) -> Result<(), String> {
+    let nt = info.neighbours;
+    let stored: Vec<(Tid, Vec<u8>)> = {
+        let guard = rel.read(nt.blk);
+        let bytes = page::item(&guard, nt.off).map_err(|e| format!("{}: {e}", at(nt)))?;
+        let codes = NeighbourTuple::level0_codes(bytes, meta.m.into()).map_err(|e| format!("{}: {e}", at(nt)))?;
+        codes.into_iter().map(|(t, c)| (t, c.to_vec())).collect()
+    };
+    let (mut vector, mut expected) = (Vec::new(), vec![0u8; coder.len()]);
+    for (n, code) in stored.iter().filter(|(_, c)| c.iter().any(|&b| b != 0)) {
+        let guard = rel.read(n.blk);
+        let bytes = page::item(&guard, n.off).map_err(|e| format!("{}: {e}", at(*n)))?;
+        ElementTuple::decode_into(bytes, &mut vector).map_err(|e| format!("{}: {e}", at(*n)))?;
+        coder.encode_into(&vector, &mut expected);
+        if *code != expected {
+            return Err(format!(
+                "{}: the code of neighbour {} is not the code of its vector",
+                at(element),
+                at(*n)
+            ));
         }
     }
     Ok(())

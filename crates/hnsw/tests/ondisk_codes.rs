@@ -1,0 +1,192 @@
+//! Neighbour codes on pages: stored by the build and kept right by
+//! inserts and vacuum (checked by `verify`), and used by searches to skip
+//! reading elements that could not enter the results, at the same recall.
+
+mod common;
+
+use std::cell::Cell;
+
+use common::{clustered, exact_topk, recall};
+use hnsw::ondisk::{
+    bulk_delete, code_len, insert, verify, write_graph, write_graph_from, LinkCodes, PageGraph, Tid,
+};
+use hnsw::{graph_level, Cosine, Distance, Hnsw, HnswParams, ScanOrder, L2};
+use pagestore::{MemRelation, RelationRead};
+
+fn heap_tid(id: usize) -> Tid {
+    Tid { blk: (id / 100) as u32, off: (id % 100) as u16 + 1 }
+}
+
+fn id_of(t: Tid) -> u32 {
+    t.blk * 100 + u32::from(t.off) - 1
+}
+
+/// A relation that counts the pages read through it.
+struct Counting<'a> {
+    rel: &'a MemRelation,
+    reads: Cell<usize>,
+}
+
+impl RelationRead for Counting<'_> {
+    type ReadGuard<'g>
+        = <MemRelation as RelationRead>::ReadGuard<'g>
+    where
+        Self: 'g;
+
+    fn nblocks(&self) -> u32 {
+        self.rel.nblocks()
+    }
+
+    fn read(&self, blk: u32) -> Self::ReadGuard<'_> {
+        self.reads.set(self.reads.get() + 1);
+        self.rel.read(blk)
+    }
+}
+
+const M: usize = 8;
+
+fn build<D: Distance + Copy>(data: &[Vec<f32>], metric: D, codes: LinkCodes) -> MemRelation {
+    let params = HnswParams { m: M, ..HnswParams::default() };
+    let mut g = Hnsw::new(data[0].len(), params, metric);
+    for v in data {
+        g.insert(v).unwrap();
+    }
+    g.repair_reachability();
+    let rel = MemRelation::new();
+    let tids: Vec<Tid> = (0..data.len()).map(heap_tid).collect();
+    write_graph_from(&rel, &g, None, &tids, 1, None, codes).unwrap();
+    rel
+}
+
+/// Recall@10 and page reads per query, with code pruning on or off.
+fn measure<D: Distance + Copy>(rel: &MemRelation, metric: D, data: &[Vec<f32>], queries: &[Vec<f32>], prune: bool) -> (f64, f64) {
+    let counting = Counting { rel, reads: Cell::new(0) };
+    let graph = PageGraph::open(&counting, metric).unwrap();
+    graph.set_code_pruning(prune);
+    let (mut truth, mut found) = (Vec::new(), Vec::new());
+    for q in queries {
+        truth.push(exact_topk(data, q, 10, |a, b| metric.distance(a, b)));
+        found.push(graph.search(q, 10, 40).into_iter().map(|(t, _)| id_of(t)).collect());
+    }
+    (recall(&truth, &found), counting.reads.get() as f64 / queries.len() as f64)
+}
+
+/// `n + queries` vectors of 256 dimensions near a 12-dimensional
+/// subspace, like learned embeddings: distances spread widely (unlike
+/// isotropic clusters, where every neighbour is about as far as the next).
+fn low_rank(n: usize, queries: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let (basis, _) = clustered(12, 0, 256, 12, 77);
+    let (latent, _) = clustered(n + queries, 0, 12, 6, 78);
+    let (noise, _) = clustered(n + queries, 0, 256, 1, 79);
+    let mut all: Vec<Vec<f32>> = latent
+        .iter()
+        .zip(&noise)
+        .map(|(z, e)| (0..256).map(|j| z.iter().zip(&basis).map(|(zi, b)| zi * b[j]).sum::<f32>() + 0.05 * e[j]).collect())
+        .collect();
+    let queries = all.split_off(n);
+    (all, queries)
+}
+
+fn check_pruning<D: Distance + Copy>(metric: D, codes: LinkCodes) {
+    let (data, queries) = low_rank(5_000, 100);
+    let rel = build(&data, metric, codes);
+    let graph = PageGraph::open(&rel, metric).unwrap();
+    assert!(graph.has_codes(), "256 dimensions at m = {M} store codes");
+    verify(&rel, &metric).unwrap();
+    let (recall_on, reads_on) = measure(&rel, metric, &data, &queries, true);
+    let (recall_off, reads_off) = measure(&rel, metric, &data, &queries, false);
+    assert!(recall_on >= 0.9, "{codes:?}: recall {recall_on}");
+    assert!(recall_on >= recall_off - 0.02, "{codes:?}: recall {recall_on} with pruning, {recall_off} without");
+    assert!(reads_on < 0.9 * reads_off, "{codes:?}: {reads_on} page reads per query with pruning, {reads_off} without");
+}
+
+#[test]
+fn codes_skip_reads_at_the_same_recall_l2() {
+    check_pruning(L2, LinkCodes::L2Squared);
+}
+
+#[test]
+fn codes_skip_reads_at_the_same_recall_cosine() {
+    check_pruning(Cosine, LinkCodes::Cosine);
+}
+
+#[test]
+fn codes_are_stored_only_where_they_fit() {
+    let (data, _) = clustered(50, 0, 64, 2, 1);
+    let none = build(&data, L2, LinkCodes::None);
+    assert!(!PageGraph::open(&none, L2).unwrap().has_codes());
+    let (wide, _) = clustered(50, 0, 1_024, 2, 1);
+    let wide_rel = build(&wide, L2, LinkCodes::L2Squared);
+    let graph = PageGraph::open(&wide_rel, L2).unwrap();
+    assert_eq!(code_len(graph.meta()), 0, "2m codes of 1,024 dimensions exceed the budget");
+    assert!(!graph.has_codes());
+    assert!(verify(&wide_rel, &L2).is_ok());
+}
+
+#[test]
+fn iterative_scans_with_codes_return_every_element_once() {
+    let (data, queries) = clustered(1_500, 3, 32, 8, 9);
+    let rel = build(&data, L2, LinkCodes::L2Squared);
+    let graph = PageGraph::open(&rel, L2).unwrap();
+    for q in &queries {
+        let mut seen: Vec<u32> = graph.search_iter(q, 20, ScanOrder::Relaxed).map(|(t, _)| id_of(graph.heap_tid(t))).collect();
+        let first: Vec<u32> = seen.iter().take(10).copied().collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), data.len(), "an iterative scan reaches every element exactly once");
+        assert_eq!(first.len(), 10);
+    }
+}
+
+#[test]
+fn inserts_and_vacuum_keep_codes_right() {
+    let (data, queries) = clustered(3_000, 50, 48, 12, 21);
+    // Half built, half inserted, into a built index and into one built empty.
+    let built = build(&data[..1_500], Cosine, LinkCodes::Cosine);
+    let params = HnswParams { m: M, ..HnswParams::default() };
+    let empty = MemRelation::new();
+    write_graph_from(&empty, &Hnsw::new(48, params, Cosine), None, &[], 1, None, LinkCodes::Cosine).unwrap();
+    for (id, v) in data.iter().enumerate().skip(1_500) {
+        insert(&built, &Cosine, v, heap_tid(id), graph_level(3, id as u64, M)).unwrap();
+    }
+    for (id, v) in data.iter().enumerate() {
+        insert(&empty, &Cosine, v, heap_tid(id), graph_level(3, id as u64, M)).unwrap();
+    }
+    for rel in [&built, &empty] {
+        assert!(PageGraph::open(rel, Cosine).unwrap().has_codes());
+        verify(rel, &Cosine).unwrap();
+        let (recall_on, _) = measure(rel, Cosine, &data, &queries, true);
+        assert!(recall_on >= 0.9, "recall {recall_on}");
+        // Vacuum a third: the repaired lists keep correct codes.
+        bulk_delete(rel, &Cosine, |t| id_of(t) % 3 == 0).unwrap();
+        let report = verify(rel, &Cosine).unwrap();
+        assert_eq!(report.live, 2_000);
+    }
+}
+
+#[test]
+fn verify_reports_a_wrong_code() {
+    let (data, _) = clustered(300, 0, 32, 2, 3);
+    let rel = build(&data, L2, LinkCodes::L2Squared);
+    verify(&rel, &L2).unwrap();
+    let plain = MemRelation::new();
+    let mut g = Hnsw::new(32, HnswParams { m: M, ..HnswParams::default() }, L2);
+    for v in &data {
+        g.insert(v).unwrap();
+    }
+    g.repair_reachability();
+    write_graph(&plain, &g, &(0..300).map(heap_tid).collect::<Vec<_>>(), 1).unwrap();
+    assert!(!PageGraph::open(&plain, L2).unwrap().has_codes());
+    // Flip one bit of the first code of the first neighbour tuple (block 1
+    // item 2): header 8 bytes, 2m + level·m slots of 6 bytes, then codes.
+    {
+        use pagestore::{page, RelationWrite};
+        let mut guard = rel.write(1);
+        let bytes = page::item_mut(&mut guard, 2).unwrap();
+        let top = bytes[1] as usize;
+        let start = (8 + 6 * (2 * M + top * M)).next_multiple_of(4);
+        bytes[start + 20] ^= 1;
+    }
+    let err = verify(&rel, &L2).unwrap_err();
+    assert!(err.contains("is not the code of its vector"), "{err}");
+}
