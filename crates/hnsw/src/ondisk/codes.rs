@@ -223,9 +223,9 @@ impl LinkQuery {
     }
 }
 
-/// Mean of the first `dims` values of each vector `vector(i)` for `i` in
-/// `0..n` (unit vectors for cosine), for the build's centroid; skips
-/// vectors without a code.
+/// Mean of the vectors `vector(i)`, `i` in `0..n` (their unit vectors for
+/// cosine), for the build's centroid; skips vectors without a code (other
+/// length, zero under cosine, not finite).
 pub fn centroid_of<'v>(
     kind: LinkCodes,
     dims: usize,
@@ -251,7 +251,8 @@ pub fn centroid_of<'v>(
     sum.iter().map(|&s| if count > 0 { (s / count as f64) as f32 } else { 0.0 }).collect()
 }
 
-/// The coder for a graph being written: `None` unless `meta` says codes.
+/// The coder of the index on `rel` (centroid read from the metapage):
+/// `None` unless `meta` says it stores codes.
 pub(crate) fn coder_for_read<R: RelationRead>(rel: &R, meta: &Meta) -> Option<LinkCoder> {
     if code_len(meta) == 0 {
         return None;
