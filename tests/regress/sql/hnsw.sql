@@ -184,6 +184,24 @@ RESET ember.hnsw_ef_search;
 SELECT sqlstate_of('SET ember.hnsw_ef_search = 0');
 SELECT sqlstate_of('SET ember.iterative_scan = sideways');
 
+-- Neighbour codes (8-d L2: stored): scans skip elements by them unless
+-- ember.hnsw_code_pruning is off; both find the exact top 10 here, and a
+-- relaxed iterative scan still reaches every row once.
+SHOW ember.hnsw_code_pruning;
+SET enable_indexscan = off;
+CREATE TEMP TABLE exact10 AS
+    SELECT id FROM items ORDER BY v <-> '[0.3,-0.2,0.9,0,0.1,-0.5,0.4,0.2]' LIMIT 10;
+RESET enable_indexscan;
+SELECT count(*) AS pruning_on_in_exact FROM (SELECT id FROM items ORDER BY v <-> '[0.3,-0.2,0.9,0,0.1,-0.5,0.4,0.2]' LIMIT 10) t JOIN exact10 USING (id);
+SET ember.hnsw_code_pruning = off;
+SELECT count(*) AS pruning_off_in_exact FROM (SELECT id FROM items ORDER BY v <-> '[0.3,-0.2,0.9,0,0.1,-0.5,0.4,0.2]' LIMIT 10) t JOIN exact10 USING (id);
+RESET ember.hnsw_code_pruning;
+SET ember.iterative_scan = relaxed_order;
+SELECT count(*) AS returned, count(DISTINCT id) AS distinct_rows
+FROM (SELECT id FROM items ORDER BY v <-> '[0.3,-0.2,0.9,0,0.1,-0.5,0.4,0.2]' LIMIT 2000) t;
+RESET ember.iterative_scan;
+DROP TABLE exact10;
+
 -- Deletes: VACUUM removes them from the graph; they are never returned.
 DELETE FROM items WHERE id % 3 = 0;
 VACUUM items;

@@ -419,6 +419,25 @@ impl NeighbourTuple {
         Ok(())
     }
 
+    /// Calls `f(neighbour, code)` for each valid layer-0 neighbour, in slot
+    /// order (`code` empty when the tuple has no codes).
+    fn for_each_level0<'b>(bytes: &'b [u8], m: usize, mut f: impl FnMut(Tid, &'b [u8])) -> Result<(), FormatError> {
+        let (top, code_len) = Self::header(bytes, m)?;
+        let codes = &bytes[codes_start(top, m)..];
+        // `header` checked the length; slots decoded without a reader (a
+        // scan's hottest loop).
+        for (i, slot) in bytes[level_range(0, m)].chunks_exact(Tid::LEN).enumerate() {
+            let t = Tid {
+                blk: u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]),
+                off: u16::from_le_bytes([slot[4], slot[5]]),
+            };
+            if t.is_valid() {
+                f(t, &codes[i * code_len..][..code_len]);
+            }
+        }
+        Ok(())
+    }
+
     /// The valid layer-0 neighbours into `out` and `bound(code)` of each
     /// into `bounds` (`-inf` when the tuple has no codes); both cleared
     /// first.
@@ -431,39 +450,17 @@ impl NeighbourTuple {
     ) -> Result<(), FormatError> {
         out.clear();
         bounds.clear();
-        let (top, code_len) = Self::header(bytes, m)?;
-        let codes = &bytes[codes_start(top, m)..];
-        // `header` checked the length; slots decoded without a reader (a
-        // scan's hottest loop).
-        for (i, slot) in bytes[level_range(0, m)].chunks_exact(Tid::LEN).enumerate() {
-            let t = Tid {
-                blk: u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]),
-                off: u16::from_le_bytes([slot[4], slot[5]]),
-            };
-            if t.is_valid() {
-                out.push(t);
-                bounds.push(match code_len {
-                    0 => f32::NEG_INFINITY,
-                    len => bound(&codes[i * len..][..len]),
-                });
-            }
-        }
-        Ok(())
+        Self::for_each_level0(bytes, m, |t, code| {
+            out.push(t);
+            bounds.push(if code.is_empty() { f32::NEG_INFINITY } else { bound(code) });
+        })
     }
 
     /// The layer-0 neighbours with their codes (empty slices when the
     /// tuple has no codes), for checks.
     pub fn level0_codes(bytes: &[u8], m: usize) -> Result<Vec<(Tid, &[u8])>, FormatError> {
-        let (top, code_len) = Self::header(bytes, m)?;
-        let mut r = ByteReader::new(&bytes[level_range(0, m)]);
-        let codes = &bytes[codes_start(top, m)..];
         let mut out = Vec::new();
-        for i in 0..capacity(0, m) {
-            let t = Tid::decode(&mut r)?;
-            if t.is_valid() {
-                out.push((t, &codes[i * code_len..][..code_len]));
-            }
-        }
+        Self::for_each_level0(bytes, m, |t, code| out.push((t, code)))?;
         Ok(out)
     }
 

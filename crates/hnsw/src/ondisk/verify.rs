@@ -1,7 +1,7 @@
 //! Checking every invariant of the graph on pages (for tests and an
 //! admin function); reports the first problem found, precisely located.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use pagestore::page::{self, LP_DEAD, LP_UNUSED};
 use pagestore::{PageError, RelationRead};
@@ -55,8 +55,9 @@ pub fn verify<R: RelationRead, D: Distance>(rel: &R, metric: &D) -> Result<Verif
         check_links(rel, &meta, &elements, tid, info)?;
     }
     if let Some(coder) = coder_for_read(rel, &meta) {
+        let mut expected = HashMap::new();
         for (&tid, info) in &elements {
-            check_codes(rel, &meta, &coder, tid, info)?;
+            check_codes(rel, &meta, &coder, &mut expected, tid, info)?;
         }
     }
     check_entry(&meta, &elements)?;
@@ -244,12 +245,18 @@ fn check_links<R: RelationRead>(
     Ok(())
 }
 
+/// Codes kept by [`check_codes`] before the cache is emptied (64 MB at
+/// 384 dimensions).
+const CODE_CACHE_LIMIT: usize = 1 << 20;
+
 /// Every layer-0 neighbour code of `element` that is present (not all
-/// zeros) equals the code of the neighbour's vector.
+/// zeros) equals the code of the neighbour's vector. `expected` caches
+/// the codes computed so far (an element is in about `2m` lists).
 fn check_codes<R: RelationRead>(
     rel: &R,
     meta: &Meta,
     coder: &LinkCoder,
+    expected: &mut HashMap<Tid, Vec<u8>>,
     element: Tid,
     info: &Info,
 ) -> Result<(), String> {
@@ -260,13 +267,20 @@ fn check_codes<R: RelationRead>(
         let codes = NeighbourTuple::level0_codes(bytes, meta.m.into()).map_err(|e| format!("{}: {e}", at(nt)))?;
         codes.into_iter().map(|(t, c)| (t, c.to_vec())).collect()
     };
-    let (mut vector, mut expected) = (Vec::new(), vec![0u8; coder.len()]);
+    let mut vector = Vec::new();
     for (n, code) in stored.iter().filter(|(_, c)| c.iter().any(|&b| b != 0)) {
-        let guard = rel.read(n.blk);
-        let bytes = page::item(&guard, n.off).map_err(|e| format!("{}: {e}", at(*n)))?;
-        ElementTuple::decode_into(bytes, &mut vector).map_err(|e| format!("{}: {e}", at(*n)))?;
-        coder.encode_into(&vector, &mut expected);
-        if *code != expected {
+        if !expected.contains_key(n) {
+            let guard = rel.read(n.blk);
+            let bytes = page::item(&guard, n.off).map_err(|e| format!("{}: {e}", at(*n)))?;
+            ElementTuple::decode_into(bytes, &mut vector).map_err(|e| format!("{}: {e}", at(*n)))?;
+            let mut own = vec![0u8; coder.len()];
+            coder.encode_into(&vector, &mut own);
+            if expected.len() >= CODE_CACHE_LIMIT {
+                expected.clear();
+            }
+            expected.insert(*n, own);
+        }
+        if *code != expected[n] {
             return Err(format!(
                 "{}: the code of neighbour {} is not the code of its vector",
                 at(element),
