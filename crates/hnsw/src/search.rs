@@ -144,7 +144,9 @@ fn visited_for<N>(ef: usize) -> VisitedSet<N> {
 }
 
 /// Greedy descent on one layer: moves to the closest neighbour while that
-/// improves the distance (beam width 1).
+/// improves the distance (beam width 1). A neighbour whose lower bound
+/// ([`GraphView::neighbours_bounded`]) is not below the current distance
+/// could not improve it and is not read.
 pub fn greedy_layer<G: GraphView>(
     graph: &G,
     query: &[f32],
@@ -152,9 +154,18 @@ pub fn greedy_layer<G: GraphView>(
     level: usize,
 ) -> Scored<G::Node> {
     let mut current = start;
-    let (mut buf, mut dists) = (Vec::new(), Vec::new());
+    let (mut buf, mut dists, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
     loop {
-        graph.neighbours(current.node, level, &mut buf);
+        graph.neighbours_bounded(query, current.node, level, &mut buf, &mut bounds);
+        let mut kept = 0;
+        for i in 0..buf.len() {
+            // Read unless the bound rules it out (a NaN bound rules nothing out).
+            if !(bounds[i] >= current.dist) {
+                buf[kept] = buf[i];
+                kept += 1;
+            }
+        }
+        buf.truncate(kept);
         graph.distances(query, &buf, &mut dists);
         let mut moved = false;
         for (&n, &dist) in buf.iter().zip(&dists) {

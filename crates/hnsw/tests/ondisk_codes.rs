@@ -8,7 +8,8 @@ use std::cell::Cell;
 
 use common::{clustered, exact_topk, recall};
 use hnsw::ondisk::{
-    bulk_delete, code_len, insert, verify, write_graph, write_graph_from, LinkCodes, PageGraph, Tid,
+    bulk_delete, code_len, insert, upper_codes_fit, verify, write_graph, write_graph_from, LinkCodes, NeighbourTuple,
+    PageGraph, Tid,
 };
 use hnsw::{graph_level, Cosine, Distance, Hnsw, HnswParams, ScanOrder, L2};
 use pagestore::{MemRelation, RelationRead};
@@ -187,6 +188,116 @@ fn verify_reports_a_wrong_code() {
         let start = (8 + 6 * (2 * M + top * M)).next_multiple_of(4);
         bytes[start + 20] ^= 1;
     }
+    let err = verify(&rel, &L2).unwrap_err();
+    assert!(err.contains("is not the code of its vector"), "{err}");
+}
+
+/// A fill that codes a TID as its block and offset bytes, repeated.
+fn tid_code(t: Tid, out: &mut [u8]) -> bool {
+    let bytes = [t.blk.to_le_bytes().as_slice(), t.off.to_le_bytes().as_slice()].concat();
+    out.iter_mut().zip(bytes.iter().cycle()).for_each(|(o, b)| *o = *b);
+    true
+}
+
+fn tid(i: u32) -> Tid {
+    Tid { blk: i, off: 1 }
+}
+
+#[test]
+fn upper_layers_carry_codes_that_move_with_their_tids() {
+    let (m, code_len) = (16, 64);
+    assert!(upper_codes_fit(1, m, code_len) && upper_codes_fit(3, m, code_len), "384-d, m 16: layers 1 to 3");
+    assert!(!upper_codes_fit(4, m, code_len), "a layer-4 tuple would not fit a page beside a 384-d element");
+    assert!(!upper_codes_fit(0, m, code_len));
+    let tuple = NeighbourTuple {
+        slots: vec![(0..20).map(tid).collect(), (100..110).map(tid).collect()],
+    };
+    let mut bytes = tuple.encode(m, code_len, &tid_code).unwrap();
+    assert!(NeighbourTuple::has_upper_codes(&bytes, m).unwrap());
+    let expected = |t: Tid| {
+        let mut c = vec![0u8; code_len];
+        tid_code(t, &mut c);
+        c
+    };
+    let codes = NeighbourTuple::codes(&bytes, m).unwrap();
+    assert_eq!(codes.len(), 30);
+    assert!(codes.iter().all(|(t, c)| *c == expected(*t).as_slice()));
+    // Rewriting layer 1: kept neighbours keep their code, a new one is
+    // filled, one the fill does not know gets none (all zeros).
+    let list = [tid(105), tid(200), tid(100), tid(300)];
+    let fill = |t: Tid, out: &mut [u8]| t.blk == 200 && tid_code(t, out);
+    NeighbourTuple::write_level(&mut bytes, 1, m, &list, &fill).unwrap();
+    let mut out = Vec::new();
+    let mut bounds = Vec::new();
+    NeighbourTuple::decode_level_bounded(&bytes, 1, m, |c| f32::from(c[0]), &mut out, &mut bounds).unwrap();
+    assert_eq!(out, list);
+    assert_eq!(bounds, [105.0, 200.0, 100.0, 0.0]);
+    let codes = NeighbourTuple::codes(&bytes, m).unwrap();
+    assert!(codes[..20].iter().all(|(t, c)| *c == expected(*t).as_slice()), "layer 0 untouched");
+}
+
+#[test]
+fn tuples_with_layer0_codes_only_still_read() {
+    // Format 3 wrote codes for layer 0 only, with 0 in the flag byte and
+    // a tuple that much shorter: it still reads, and rewrites keep it so.
+    let m = 16;
+    let tuple = NeighbourTuple {
+        slots: vec![(0..5).map(tid).collect(), (100..103).map(tid).collect()],
+    };
+    let full = tuple.encode(m, 64, &tid_code).unwrap();
+    let mut old = full[..(8 + 6 * 48_usize).next_multiple_of(4) + 32 * 64].to_vec();
+    old[6] = 0;
+    assert!(!NeighbourTuple::has_upper_codes(&old, m).unwrap());
+    let (mut out, mut bounds) = (Vec::new(), Vec::new());
+    NeighbourTuple::decode_level_bounded(&old, 1, m, |_| 1.0, &mut out, &mut bounds).unwrap();
+    assert_eq!(out, [tid(100), tid(101), tid(102)]);
+    assert_eq!(bounds, [f32::NEG_INFINITY; 3], "no upper codes: every neighbour is read");
+    NeighbourTuple::decode_level_bounded(&old, 0, m, |_| 1.0, &mut out, &mut bounds).unwrap();
+    assert_eq!(bounds, [1.0; 5]);
+    NeighbourTuple::write_level(&mut old, 1, m, &[tid(7)], &tid_code).unwrap();
+    NeighbourTuple::decode_level(&old, 1, m, &mut out).unwrap();
+    assert_eq!(out, [tid(7)]);
+    // A flag byte other than 0 or 1 is corruption, as is the flag without
+    // the bytes it promises.
+    let mut bad = full.clone();
+    bad[6] = 2;
+    assert!(NeighbourTuple::decode_level(&bad, 0, m, &mut out).is_err());
+    let mut short = old.clone();
+    short[6] = 1;
+    assert!(NeighbourTuple::decode_level(&short, 0, m, &mut out).is_err());
+}
+
+#[test]
+fn verify_reports_a_wrong_upper_layer_code() {
+    let (data, _) = clustered(2_000, 0, 32, 4, 5);
+    let rel = build(&data, L2, LinkCodes::L2Squared);
+    verify(&rel, &L2).unwrap();
+    // The first neighbour tuple of an element above layer 0 with a valid
+    // layer-1 neighbour: flip a bit of that neighbour's code.
+    use pagestore::{page, RelationWrite};
+    let m = M;
+    let len = code_len(PageGraph::open(&rel, L2).unwrap().meta());
+    let mut flipped = false;
+    'pages: for blk in 1..rel.nblocks() {
+        let mut guard = rel.write(blk);
+        for off in 1..=page::max_offset(&guard) {
+            let bytes = page::item_mut(&mut guard, off).unwrap();
+            if bytes[0] != 2 || bytes[1] == 0 || !NeighbourTuple::has_upper_codes(bytes, m).unwrap() {
+                continue;
+            }
+            let mut level1 = Vec::new();
+            NeighbourTuple::decode_level(bytes, 1, m, &mut level1).unwrap();
+            if level1.is_empty() {
+                continue;
+            }
+            let top = bytes[1] as usize;
+            let start = (8 + 6 * (2 * m + top * m)).next_multiple_of(4) + 2 * m * len;
+            bytes[start + 20] ^= 1;
+            flipped = true;
+            break 'pages;
+        }
+    }
+    assert!(flipped, "2,000 elements at m = {M} have some above layer 0");
     let err = verify(&rel, &L2).unwrap_err();
     assert!(err.contains("is not the code of its vector"), "{err}");
 }

@@ -163,12 +163,12 @@ fn tuples_of<D: Distance>(
         })
         .collect();
     let code_len = stored.coder.as_ref().map_or(0, LinkCoder::len);
-    let ids = graph.links(id, 0);
     let fill = |t: Tid, out: &mut [u8]| {
-        let Some(&n) = ids.iter().find(|&&n| layout.elements[n as usize] == t) else {
+        let mut ids = (0..=graph.level(id)).flat_map(|l| graph.links(id, l));
+        let Some(n) = ids.find(|&&n| layout.elements[n as usize] == t) else {
             return false;
         };
-        out.copy_from_slice(&codes[n as usize * code_len..][..code_len]);
+        out.copy_from_slice(&codes[*n as usize * code_len..][..code_len]);
         true
     };
     let neighbours = NeighbourTuple { slots }.encode(graph.params().m, code_len, &fill)?;

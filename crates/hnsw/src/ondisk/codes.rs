@@ -83,6 +83,14 @@ pub(crate) fn code_len_for(dims: usize, m: usize) -> usize {
     len
 }
 
+/// The most dimensions a vector with codes of `code_len` bytes can have
+/// (the inverse of [`code_len_for`]); `None` for a length no code has.
+pub(crate) fn max_dims_for_code_len(code_len: usize) -> Option<usize> {
+    let words = (code_len % 4 == 0).then_some(code_len / 4)?;
+    let data_words = words.checked_sub(rabitq::code_words(0)).filter(|&w| w > 0)?;
+    Some(data_words * 32)
+}
+
 /// Reads the centroid from the metapage (block 0, item 2); zeros when
 /// there is none (an index built empty).
 pub(crate) fn read_centroid(meta_page: &Page, dims: usize) -> Vec<f32> {

@@ -30,7 +30,7 @@ pub(super) enum Written {
 /// Under an exclusive lock on the neighbour tuple at `at`, decodes
 /// `level`'s list and calls `f`, which may change it and returns whether
 /// to write it back, and a value. `None` when the tuple is gone. New
-/// layer-0 neighbours get their codes from `fill`.
+/// neighbours get their codes from `fill` (where the level has codes).
 pub(super) fn modify_list<R: RelationWrite, T>(
     rel: &R,
     m: usize,

@@ -34,8 +34,8 @@ pub use codes::{code_len, LinkCodes, LinkCoder, LinkQuery, MAX_CODES_BYTES};
 pub use insert::{insert, set_coded_dims_if_unset, set_dims_if_unset, vector_fits};
 pub use reader::PageGraph;
 pub use tuples::{
-    capacity, no_codes, with_f32s, CodeFill, ElementTuple, Meta, NeighbourTuple, Special, Tid, FORMAT_VERSION, MAGIC,
-    PAGE_ID,
+    capacity, no_codes, upper_codes_fit, with_f32s, CodeFill, ElementTuple, Meta, NeighbourTuple, Special, Tid,
+    FORMAT_VERSION, MAGIC, PAGE_ID,
 };
 pub use vacuum::{bulk_delete, count_live, VacuumStats};
 pub use verify::{verify, VerifyReport};

@@ -1,6 +1,6 @@
 //! Tuple codecs of the on-page graph.
 
-use pagestore::{ByteReader, ByteWriter, FormatError, MetaHeader};
+use pagestore::{page, ByteReader, ByteWriter, FormatError, MetaHeader};
 
 /// Metapage magic number ("EMHN").
 pub const MAGIC: u32 = 0x454D_484E;
@@ -270,12 +270,15 @@ pub fn with_f32s<T>(raw: &[u8], scratch: &mut Vec<f32>, f: impl FnOnce(&[f32]) -
 
 /// The neighbour lists of one element: `2m` slots for layer 0, then `m`
 /// per upper layer; unused slots hold [`Tid::INVALID`]. Fixed size, so it
-/// is updated in place. After the slots (4-byte aligned) come `2m`
-/// neighbour codes of `code_len` bytes, one per layer-0 slot (see
-/// [`super::codes`]; `code_len` 0: none), all zeros where unknown.
+/// is updated in place. After the slots (4-byte aligned) come neighbour
+/// codes of `code_len` bytes (see [`super::codes`]; `code_len` 0: none),
+/// one per slot in slot order, all zeros where unknown: for the `2m`
+/// layer-0 slots, and for the upper layers' slots too when the tuple says
+/// so (written wherever [`upper_codes_fit`]).
 ///
 /// Layout: kind `u8`, top level `u8`, slot count `u16`, `code_len` `u16`,
-/// 2 bytes of padding, the slots (6 bytes each), padding to 4, the codes.
+/// upper-layer codes `u8` (0 or 1; format 3 wrote 0), a byte of padding,
+/// the slots (6 bytes each), padding to 4, the codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NeighbourTuple {
     /// `slots[level]`: neighbour element tuples on that level.
@@ -296,18 +299,63 @@ const NEIGHBOURS_HEADER: usize = 8;
 
 /// Byte range of `level`'s slots in a neighbour tuple.
 fn level_range(level: usize, m: usize) -> std::ops::Range<usize> {
-    let first_slot = if level == 0 {
-        0
-    } else {
-        2 * m + (level - 1) * m
-    };
-    let start = NEIGHBOURS_HEADER + first_slot * Tid::LEN;
+    let start = NEIGHBOURS_HEADER + first_slot(level, m) * Tid::LEN;
     start..start + capacity(level, m) * Tid::LEN
 }
 
 /// Byte offset of the codes in a neighbour tuple of `top` levels.
 fn codes_start(top: usize, m: usize) -> usize {
     (NEIGHBOURS_HEADER + Tid::LEN * (2 * m + top * m)).next_multiple_of(4)
+}
+
+/// Index of `level`'s first slot (codes are laid out as the slots are).
+fn first_slot(level: usize, m: usize) -> usize {
+    if level == 0 {
+        0
+    } else {
+        2 * m + (level - 1) * m
+    }
+}
+
+/// Length of a neighbour tuple of `top` levels with codes of `code_len`
+/// bytes for its layer-0 slots, or for every slot when `upper`.
+fn coded_len(top: usize, m: usize, code_len: usize, upper: bool) -> usize {
+    let coded = if upper { 2 * m + top * m } else { 2 * m };
+    codes_start(top, m) + coded * code_len
+}
+
+/// Whether an element of `top` levels stores the codes of its upper-layer
+/// neighbours too (where a greedy descent reads every neighbour it
+/// bounds): only where that neighbour tuple still fits one empty page
+/// beside the largest element whose neighbours can have `code_len`-byte
+/// codes, since an insert puts both on one page. At 384 dimensions and
+/// `m` 16: layers 0 to 3 (an element of layer 4 or more is one in 65,536).
+pub fn upper_codes_fit(top: usize, m: usize, code_len: usize) -> bool {
+    let Some(dims) = super::codes::max_dims_for_code_len(code_len) else {
+        return false;
+    };
+    let room = page::BLCKSZ - page::SIZE_OF_PAGE_HEADER - page::maxalign(Special::LEN) - 2 * page::SIZE_OF_ITEM_ID;
+    top > 0
+        && page::maxalign(ElementTuple::encoded_len(dims)) + page::maxalign(coded_len(top, m, code_len, true)) <= room
+}
+
+/// A neighbour tuple's header fields.
+struct Header {
+    top: usize,
+    code_len: usize,
+    /// Whether the upper layers' slots have codes.
+    upper: bool,
+}
+
+impl Header {
+    /// Byte range of the code of slot `slot`, if the tuple codes it.
+    fn code_range(&self, m: usize, level: usize, slot: usize) -> Option<std::ops::Range<usize>> {
+        if self.code_len == 0 || (level > 0 && !self.upper) {
+            return None;
+        }
+        let start = codes_start(self.top, m) + (first_slot(level, m) + slot) * self.code_len;
+        Some(start..start + self.code_len)
+    }
 }
 
 /// Writes the code of the element at a TID into the buffer (exactly one
@@ -322,27 +370,29 @@ pub fn no_codes(_: Tid, _: &mut [u8]) -> bool {
 
 impl NeighbourTuple {
     /// Encoded size for an element of `level` with build parameter `m`
-    /// and neighbour codes of `code_len` bytes.
+    /// and neighbour codes of `code_len` bytes (on the upper layers too
+    /// where [`upper_codes_fit`]).
     pub fn encoded_len(level: usize, m: usize, code_len: usize) -> usize {
         if code_len == 0 {
             NEIGHBOURS_HEADER + Tid::LEN * (2 * m + level * m)
         } else {
-            codes_start(level, m) + 2 * m * code_len
+            coded_len(level, m, code_len, upper_codes_fit(level, m, code_len))
         }
     }
 
     /// Encodes with fixed capacity per level (`2m`, then `m`); extra
-    /// neighbours beyond capacity are an error. Layer-0 codes come from
-    /// `fill`.
+    /// neighbours beyond capacity are an error. Codes come from `fill`.
     pub fn encode(&self, m: usize, code_len: usize, fill: CodeFill<'_>) -> Result<Vec<u8>, FormatError> {
         let level = self.slots.len().saturating_sub(1);
         let len = Self::encoded_len(level, m, code_len);
+        let upper = code_len > 0 && upper_codes_fit(level, m, code_len);
         let mut w = ByteWriter::with_capacity(len);
         w.u8(KIND_NEIGHBOURS)
             .u8(level as u8)
             .u16((2 * m + level * m) as u16)
             .u16(code_len as u16)
-            .u16(0);
+            .u8(u8::from(upper))
+            .u8(0);
         for (l, list) in self.slots.iter().enumerate() {
             let capacity = capacity(l, m);
             if list.len() > capacity {
@@ -353,10 +403,11 @@ impl NeighbourTuple {
         }
         let mut bytes = w.into_bytes();
         bytes.resize(len, 0);
-        if code_len > 0 {
-            if let Some(list) = self.slots.first() {
-                let codes = &mut bytes[codes_start(level, m)..];
-                for (&t, code) in list.iter().zip(codes.chunks_exact_mut(code_len)) {
+        let header = Header { top: level, code_len, upper };
+        for (l, list) in self.slots.iter().enumerate() {
+            for (i, &t) in list.iter().enumerate() {
+                if let Some(range) = header.code_range(m, l, i) {
+                    let code = &mut bytes[range];
                     if !fill(t, code) {
                         code.fill(0);
                     }
@@ -366,9 +417,8 @@ impl NeighbourTuple {
         Ok(bytes)
     }
 
-    /// Checks the kind, slot count and length; returns the top level and
-    /// the code length.
-    fn header(bytes: &[u8], m: usize) -> Result<(usize, usize), FormatError> {
+    /// Checks the kind, slot count and length; returns the header.
+    fn header(bytes: &[u8], m: usize) -> Result<Header, FormatError> {
         let mut r = ByteReader::new(bytes);
         if r.u8()? != KIND_NEIGHBOURS {
             return Err(FormatError::Invalid("not a neighbour tuple"));
@@ -378,24 +428,38 @@ impl NeighbourTuple {
             return Err(FormatError::Invalid("neighbour slot count"));
         }
         let code_len = r.u16()? as usize;
-        let needed = Self::encoded_len(top, m, code_len);
+        let upper = match r.u8()? {
+            0 => false,
+            1 if code_len > 0 => true,
+            _ => return Err(FormatError::Invalid("neighbour code flag")),
+        };
+        let needed = if code_len == 0 {
+            Self::encoded_len(top, m, 0)
+        } else {
+            coded_len(top, m, code_len, upper)
+        };
         if bytes.len() < needed {
             return Err(FormatError::Truncated {
                 needed,
                 available: bytes.len(),
             });
         }
-        Ok((top, code_len))
+        Ok(Header { top, code_len, upper })
     }
 
     /// Checks the kind, slot count and length; returns the top level.
     pub fn top_level(bytes: &[u8], m: usize) -> Result<usize, FormatError> {
-        Ok(Self::header(bytes, m)?.0)
+        Ok(Self::header(bytes, m)?.top)
     }
 
     /// The length of the codes in this tuple (0: none).
     pub fn code_len(bytes: &[u8], m: usize) -> Result<usize, FormatError> {
-        Ok(Self::header(bytes, m)?.1)
+        Ok(Self::header(bytes, m)?.code_len)
+    }
+
+    /// Whether this tuple has codes for its upper layers' neighbours.
+    pub fn has_upper_codes(bytes: &[u8], m: usize) -> Result<bool, FormatError> {
+        Ok(Self::header(bytes, m)?.upper)
     }
 
     /// The valid neighbours on `level` into `out` (cleared first).
@@ -406,43 +470,42 @@ impl NeighbourTuple {
         out: &mut Vec<Tid>,
     ) -> Result<(), FormatError> {
         out.clear();
-        if level > Self::top_level(bytes, m)? {
-            return Ok(());
-        }
-        let mut r = ByteReader::new(&bytes[level_range(level, m)]);
-        for _ in 0..capacity(level, m) {
-            let t = Tid::decode(&mut r)?;
-            if t.is_valid() {
-                out.push(t);
-            }
-        }
-        Ok(())
+        Self::for_each_slot(bytes, level, m, |t, _| out.push(t))
     }
 
-    /// Calls `f(neighbour, code)` for each valid layer-0 neighbour, in slot
-    /// order (`code` empty when the tuple has no codes).
-    fn for_each_level0<'b>(bytes: &'b [u8], m: usize, mut f: impl FnMut(Tid, &'b [u8])) -> Result<(), FormatError> {
-        let (top, code_len) = Self::header(bytes, m)?;
-        let codes = &bytes[codes_start(top, m)..];
+    /// Calls `f(neighbour, code)` for each valid neighbour on `level`, in
+    /// slot order (`code` empty where the tuple has no codes); nothing
+    /// above the element's top level.
+    fn for_each_slot<'b>(
+        bytes: &'b [u8],
+        level: usize,
+        m: usize,
+        mut f: impl FnMut(Tid, &'b [u8]),
+    ) -> Result<(), FormatError> {
+        let header = Self::header(bytes, m)?;
+        if level > header.top {
+            return Ok(());
+        }
         // `header` checked the length; slots decoded without a reader (a
         // scan's hottest loop).
-        for (i, slot) in bytes[level_range(0, m)].chunks_exact(Tid::LEN).enumerate() {
+        for (i, slot) in bytes[level_range(level, m)].chunks_exact(Tid::LEN).enumerate() {
             let t = Tid {
                 blk: u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]),
                 off: u16::from_le_bytes([slot[4], slot[5]]),
             };
             if t.is_valid() {
-                f(t, &codes[i * code_len..][..code_len]);
+                f(t, header.code_range(m, level, i).map_or(&[][..], |r| &bytes[r]));
             }
         }
         Ok(())
     }
 
-    /// The valid layer-0 neighbours into `out` and `bound(code)` of each
-    /// into `bounds` (`-inf` when the tuple has no codes); both cleared
-    /// first.
-    pub fn decode_level0_bounded(
+    /// The valid neighbours on `level` into `out` and `bound(code)` of
+    /// each into `bounds` (`-inf` where the tuple has no code); both
+    /// cleared first.
+    pub fn decode_level_bounded(
         bytes: &[u8],
+        level: usize,
         m: usize,
         bound: impl Fn(&[u8]) -> f32,
         out: &mut Vec<Tid>,
@@ -450,17 +513,19 @@ impl NeighbourTuple {
     ) -> Result<(), FormatError> {
         out.clear();
         bounds.clear();
-        Self::for_each_level0(bytes, m, |t, code| {
+        Self::for_each_slot(bytes, level, m, |t, code| {
             out.push(t);
             bounds.push(if code.is_empty() { f32::NEG_INFINITY } else { bound(code) });
         })
     }
 
-    /// The layer-0 neighbours with their codes (empty slices when the
-    /// tuple has no codes), for checks.
-    pub fn level0_codes(bytes: &[u8], m: usize) -> Result<Vec<(Tid, &[u8])>, FormatError> {
+    /// Every level's neighbours with their codes (empty slices where the
+    /// tuple has none), for checks.
+    pub fn codes(bytes: &[u8], m: usize) -> Result<Vec<(Tid, &[u8])>, FormatError> {
         let mut out = Vec::new();
-        Self::for_each_level0(bytes, m, |t, code| out.push((t, code)))?;
+        for level in 0..=Self::top_level(bytes, m)? {
+            Self::for_each_slot(bytes, level, m, |t, code| out.push((t, code)))?;
+        }
         Ok(out)
     }
 
@@ -476,8 +541,8 @@ impl NeighbourTuple {
 
     /// Overwrites `level`'s slots in place with `list` (the rest of the
     /// slots become [`Tid::INVALID`]); the tuple's size does not change.
-    /// On layer 0 each neighbour keeps the code it had in the list;
-    /// a new one gets its code from `fill` (or none).
+    /// Where the level has codes, each neighbour keeps the code it had in
+    /// the list; a new one gets its code from `fill` (or none).
     pub fn write_level(
         bytes: &mut [u8],
         level: usize,
@@ -485,20 +550,21 @@ impl NeighbourTuple {
         list: &[Tid],
         fill: CodeFill<'_>,
     ) -> Result<(), FormatError> {
-        let (top, code_len) = Self::header(bytes, m)?;
-        if level > top {
+        let header = Self::header(bytes, m)?;
+        if level > header.top {
             return Err(FormatError::Invalid("neighbour level above the element's"));
         }
-        if list.len() > capacity(level, m) {
+        let capacity = capacity(level, m);
+        if list.len() > capacity {
             return Err(FormatError::Invalid("too many neighbours"));
         }
-        if level == 0 && code_len > 0 {
+        if let Some(first) = header.code_range(m, level, 0) {
             let old: Vec<Tid> = {
-                let mut r = ByteReader::new(&bytes[level_range(0, m)]);
-                (0..capacity(0, m)).map(|_| Tid::decode(&mut r)).collect::<Result<_, _>>()?
+                let mut r = ByteReader::new(&bytes[level_range(level, m)]);
+                (0..capacity).map(|_| Tid::decode(&mut r)).collect::<Result<_, _>>()?
             };
-            let start = codes_start(top, m);
-            let area = &mut bytes[start..start + 2 * m * code_len];
+            let code_len = header.code_len;
+            let area = &mut bytes[first.start..first.start + capacity * code_len];
             let before = area.to_vec();
             for (i, code) in area.chunks_exact_mut(code_len).enumerate() {
                 let Some(&t) = list.get(i) else {
@@ -512,9 +578,9 @@ impl NeighbourTuple {
                 }
             }
         }
-        let mut w = ByteWriter::with_capacity(capacity(level, m) * Tid::LEN);
+        let mut w = ByteWriter::with_capacity(capacity * Tid::LEN);
         list.iter().for_each(|t| t.encode(&mut w));
-        (list.len()..capacity(level, m)).for_each(|_| Tid::INVALID.encode(&mut w));
+        (list.len()..capacity).for_each(|_| Tid::INVALID.encode(&mut w));
         bytes[level_range(level, m)].copy_from_slice(&w.into_bytes());
         Ok(())
     }

@@ -249,7 +249,7 @@ fn check_links<R: RelationRead>(
 /// 384 dimensions).
 const CODE_CACHE_LIMIT: usize = 1 << 20;
 
-/// Every layer-0 neighbour code of `element` that is present (not all
+/// Every neighbour code of `element` (on any layer) that is present (not all
 /// zeros) equals the code of the neighbour's vector. `expected` caches
 /// the codes computed so far (an element is in about `2m` lists).
 fn check_codes<R: RelationRead>(
@@ -264,7 +264,7 @@ fn check_codes<R: RelationRead>(
     let stored: Vec<(Tid, Vec<u8>)> = {
         let guard = rel.read(nt.blk);
         let bytes = page::item(&guard, nt.off).map_err(|e| format!("{}: {e}", at(nt)))?;
-        let codes = NeighbourTuple::level0_codes(bytes, meta.m.into()).map_err(|e| format!("{}: {e}", at(nt)))?;
+        let codes = NeighbourTuple::codes(bytes, meta.m.into()).map_err(|e| format!("{}: {e}", at(nt)))?;
         codes.into_iter().map(|(t, c)| (t, c.to_vec())).collect()
     };
     let mut vector = Vec::new();
