@@ -160,7 +160,7 @@ pub fn greedy_layer<G: GraphView>(
         let mut kept = 0;
         for i in 0..buf.len() {
             // Read unless the bound rules it out (a NaN bound rules nothing out).
-            if !(bounds[i] >= current.dist) {
+            if bounds[i] < current.dist || bounds[i].is_nan() {
                 buf[kept] = buf[i];
                 kept += 1;
             }

@@ -86,7 +86,7 @@ pub(crate) fn code_len_for(dims: usize, m: usize) -> usize {
 /// The most dimensions a vector with codes of `code_len` bytes can have
 /// (the inverse of [`code_len_for`]); `None` for a length no code has.
 pub(crate) fn max_dims_for_code_len(code_len: usize) -> Option<usize> {
-    let words = (code_len % 4 == 0).then_some(code_len / 4)?;
+    let words = code_len.is_multiple_of(4).then_some(code_len / 4)?;
     let data_words = words.checked_sub(rabitq::code_words(0)).filter(|&w| w > 0)?;
     Some(data_words * 32)
 }
