@@ -4,13 +4,21 @@
 
 use crate::error::{ErrorKind, Result, VectorError};
 use crate::float_text::is_c_space;
-use crate::float_text::{format_f32, parse_f32};
+use crate::float_text::{format_f32, parse_decimal_prefix, parse_f32};
 use crate::sparse::SparseVec;
 use crate::{MAX_DIM, SPARSE_MAX_DIM};
 
 /// Parses `[x1, x2, ...]` into its elements, checking each is finite and
 /// the count is within 1..=MAX_DIM. Whitespace around tokens is allowed.
 pub fn parse_dense(input: &str, type_name: &str) -> Result<Vec<f32>> {
+    match parse_dense_decimals(input.as_bytes()) {
+        Some(values) => Ok(values),
+        None => parse_dense_general(input, type_name),
+    }
+}
+
+/// [`parse_dense`] token by token, for every input (and every error).
+fn parse_dense_general(input: &str, type_name: &str) -> Result<Vec<f32>> {
     let inner = input
         .trim_matches(is_c_space)
         .strip_prefix('[')
@@ -27,6 +35,36 @@ pub fn parse_dense(input: &str, type_name: &str) -> Result<Vec<f32>> {
         values.push(parse_f32(token.trim_matches(is_c_space), type_name, input)?);
     }
     Ok(values)
+}
+
+/// `rest` without its leading C white space ([`is_c_space`]).
+fn skip_spaces(mut rest: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t' | b'\n' | b'\r' | b'\x0B' | b'\x0C', tail @ ..] = rest {
+        rest = tail;
+    }
+    rest
+}
+
+/// [`parse_dense`] of the usual input, `[d, d, ...]` with every element a
+/// decimal the quick path takes ([`parse_decimal_prefix`]), in one pass
+/// over the bytes; `None` for anything else (including every error),
+/// which the general path then parses or reports. Same values either way.
+fn parse_dense_decimals(bytes: &[u8]) -> Option<Vec<f32>> {
+    let mut rest = skip_spaces(bytes).strip_prefix(b"[")?;
+    // A 384-d query printed with 9 digits is about 4 KB: ~11 bytes each.
+    let mut values = Vec::with_capacity((bytes.len() / 8).min(MAX_DIM));
+    loop {
+        if values.len() == MAX_DIM {
+            return None;
+        }
+        let (value, after) = parse_decimal_prefix(skip_spaces(rest))?;
+        values.push(value);
+        match skip_spaces(after) {
+            [b',', tail @ ..] => rest = tail,
+            [b']', tail @ ..] if skip_spaces(tail).is_empty() => return Some(values),
+            _ => return None,
+        }
+    }
 }
 
 /// Formats dense elements as `[x1,x2,...]`.
@@ -177,6 +215,38 @@ pub fn too_many_dims(type_name: &str, max: usize) -> VectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The one-pass path and the general one agree on every input:
+        /// the same values, or the general path's answer where the quick
+        /// one declines.
+        #[test]
+        fn quick_and_general_dense_parses_agree(
+            values in proptest::collection::vec(proptest::num::f32::NORMAL | proptest::num::f32::ZERO, 1..20),
+            style in 0usize..4,
+            spaced in proptest::bool::ANY,
+            tail in proptest::sample::select(vec!["", " ", ",", "x", ",]"]),
+        ) {
+            let printed: Vec<String> = values.iter().map(|&v| match style {
+                0 => format!("{v}"),
+                1 => format!("{}", f64::from(v)),
+                2 => format!("{v:.8e}"),
+                _ => format!("{:.3}", v),
+            }).collect();
+            let text = format!("[{}]{tail}", printed.join(if spaced { ", " } else { "," }));
+            let general = parse_dense_general(&text, "embedding");
+            if let Some(quick) = parse_dense_decimals(text.as_bytes()) {
+                let general = general.expect("the general path parses what the quick one does");
+                proptest::prop_assert_eq!(
+                    quick.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    general.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                );
+            }
+            if style < 2 && (tail.is_empty() || tail == " ") {
+                proptest::prop_assert_eq!(parse_dense(&text, "embedding").unwrap(), values);
+            }
+        }
+    }
 
     #[test]
     fn dense_round_trip() {
