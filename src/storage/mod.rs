@@ -194,6 +194,13 @@ impl RelationRead for PgRelation {
         }
     }
 
+    fn prefetch_item(&self, blk: u32, off: u16) {
+        if self.fork == pg_sys::ForkNumber::MAIN_FORKNUM {
+            // SAFETY: rel is open.
+            unsafe { recent::prefetch_item(self.rel, blk, off) };
+        }
+    }
+
     fn read(&self, blk: u32) -> PgReadGuard<'_> {
         let buf = self.read_buffer(blk);
         // SAFETY: buf is pinned; the page stays in place while pinned and locked.

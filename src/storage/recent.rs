@@ -133,26 +133,77 @@ pub unsafe fn read_main_fork(rel: pg_sys::Relation, blk: u32) -> pg_sys::Buffer 
 /// # Safety
 /// `rel` is open.
 pub unsafe fn prefetch(rel: pg_sys::Relation, blk: u32, range: std::ops::Range<usize>) {
+    // SAFETY: forwarded contract.
+    let Some((index, block)) = (unsafe { remembered_block(rel, blk) }) else {
+        return;
+    };
+    // SAFETY: a remembered buffer id is in 1..=NBuffers, so its header
+    // lies inside the descriptor array; it is only prefetched.
+    page::prefetch_address(unsafe { pg_sys::BufferDescriptors.wrapping_add(index).cast() });
+    prefetch_range(block, range);
+}
+
+/// Hints the CPU to fetch item `off` of the page in the buffer this
+/// backend last found `blk` in, as [`prefetch`] of the item's bytes. The
+/// line pointer is read without a pin or lock, by an atomic load: the
+/// buffer may hold another page by now or be written meanwhile, and then
+/// a wrong range is prefetched, which costs nothing but the prefetch (the
+/// range is kept inside the page). Pinning the page only to read it cost
+/// a pin, a lock and their releases per element an HNSW scan reads.
+///
+/// # Safety
+/// `rel` is open.
+pub unsafe fn prefetch_item(rel: pg_sys::Relation, blk: u32, off: u16) {
+    // SAFETY: forwarded contract.
+    let Some((_, block)) = (unsafe { remembered_block(rel, blk) }) else {
+        return;
+    };
+    let at = page::line_pointer_offset(off);
+    if off == 0 || at + page::SIZE_OF_ITEM_ID > pg_sys::BLCKSZ as usize {
+        return;
+    }
+    // SAFETY: `at` is 4-aligned (24 + 4k) inside the block, which is
+    // mapped shared memory; an atomic load of it never tears and is never
+    // a data race, whatever other backends do to the page.
+    let raw = unsafe { std::sync::atomic::AtomicU32::from_ptr(block.wrapping_add(at).cast_mut().cast()) }
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let item = page::ItemId::from_raw(raw);
+    if item.flags == page::LP_NORMAL {
+        let start = usize::from(item.off);
+        prefetch_range(block, start..start + usize::from(item.len));
+    }
+}
+
+/// The buffer index (0-based) and block address of the buffer this
+/// backend last found `blk` in, if it remembers one.
+///
+/// # Safety
+/// `rel` is open.
+unsafe fn remembered_block(rel: pg_sys::Relation, blk: u32) -> Option<(usize, *const u8)> {
     // SAFETY: rd_node belongs to the open relation. A remembered buffer id
-    // is in 1..=NBuffers, so the header and block addresses computed from
-    // it lie inside the shared buffer arrays; they are only prefetched.
+    // is in 1..=NBuffers, so the block address computed from it lies
+    // inside the shared buffer array.
     unsafe {
         let node = node_of((*rel).rd_node);
         let buf = RECENT.with_borrow(|r| {
             r.relations.iter().find(|b| b.node == node).and_then(|b| b.buffers.get(blk as usize).copied())
         });
         let Some(buf @ 1..) = buf else {
-            return;
+            return None;
         };
         let index = (buf - 1) as usize;
-        page::prefetch_address(pg_sys::BufferDescriptors.wrapping_add(index).cast());
-        let block = pg_sys::BufferBlocks.wrapping_add(index * pg_sys::BLCKSZ as usize);
-        let end = range.end.min(pg_sys::BLCKSZ as usize);
-        let mut at = range.start & !63;
-        while at < end {
-            page::prefetch_address(block.wrapping_add(at).cast());
-            at += 64;
-        }
+        Some((index, pg_sys::BufferBlocks.wrapping_add(index * pg_sys::BLCKSZ as usize).cast_const().cast()))
+    }
+}
+
+/// Prefetches the cache lines of bytes `range` of the block at `block`
+/// (clamped to the block).
+fn prefetch_range(block: *const u8, range: std::ops::Range<usize>) {
+    let end = range.end.min(pg_sys::BLCKSZ as usize);
+    let mut at = range.start & !63;
+    while at < end {
+        page::prefetch_address(block.wrapping_add(at));
+        at += 64;
     }
 }
 

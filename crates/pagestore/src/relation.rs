@@ -34,6 +34,15 @@ pub trait RelationRead {
     fn prefetch(&self, blk: u32, range: std::ops::Range<usize>) {
         let _ = (blk, range);
     }
+
+    /// Hints that item `off` of block `blk` will be read soon: like
+    /// [`RelationRead::prefetch`] of the item's bytes, found through its
+    /// line pointer read without a pin or lock (so possibly stale or torn:
+    /// it only decides what is prefetched). Best done after a `prefetch`
+    /// of the line pointer. May do nothing (the default).
+    fn prefetch_item(&self, blk: u32, off: u16) {
+        let _ = (blk, off);
+    }
 }
 
 /// Write access: every guard is one page change under an exclusive lock.

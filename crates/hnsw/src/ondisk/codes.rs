@@ -18,6 +18,9 @@
 //! slot whose code is unknown (a writer that did not have the vector at
 //! hand) is all zeros: no bound, the neighbour is read as before.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use pagestore::page;
 use pagestore::{Page, RelationRead};
 use quantize::rabitq::{self, Code, Query, Rotation};
@@ -62,6 +65,32 @@ impl LinkCodes {
             _ => Self::None,
         }
     }
+}
+
+/// The confidence parameter `ε₀` of the lower bounds a scan prunes with.
+/// RaBitQ's 1.9 makes a bound hold almost always; a scan needs less, as a
+/// bound only decides whether an element is read (every distance ordered
+/// by is exact) and a neighbour wrongly skipped is usually reached through
+/// another. Simulated on WordNet (116k x 384, m 16, ef 25-35): 1.9 -> 1.0
+/// read 17% fewer elements, recall@10 within 0.003 at each ef (0 costs
+/// 0.008 of recall).
+const LINK_EPSILON0: f64 = 1.0;
+
+/// The fixed-seed rotation of `dims` dimensions, made once per thread
+/// and dimension count (making one took about 1% of a 384-d HNSW query,
+/// as every scan opens a coder).
+fn rotation_for(dims: usize) -> Arc<Rotation> {
+    thread_local! {
+        static LAST: RefCell<Option<Arc<Rotation>>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| {
+        let rotation = last
+            .take()
+            .filter(|r| r.dims() == dims)
+            .unwrap_or_else(|| Arc::new(Rotation::new(dims, ROTATION_SEED)));
+        *last = Some(Arc::clone(&rotation));
+        rotation
+    })
 }
 
 /// Bytes of one neighbour code in an index with metapage `meta` (0: the
@@ -131,7 +160,7 @@ fn prepared<'v>(kind: LinkCodes, v: &'v [f32], scratch: &'v mut Vec<f32>) -> Opt
 #[derive(Debug, Clone)]
 pub struct LinkCoder {
     kind: LinkCodes,
-    rotation: Rotation,
+    rotation: Arc<Rotation>,
     centroid: Vec<f32>,
     len: usize,
 }
@@ -144,7 +173,7 @@ impl LinkCoder {
         let dims = meta.dims as usize;
         (len > 0 && centroid.len() == dims).then(|| Self {
             kind: LinkCodes::from_id(meta.link_codes),
-            rotation: Rotation::new(dims, ROTATION_SEED),
+            rotation: rotation_for(dims),
             centroid,
             len,
         })
@@ -201,7 +230,7 @@ impl LinkCoder {
     pub fn query(&self, q: &[f32]) -> LinkQuery {
         LinkQuery {
             kind: self.kind,
-            query: self.residual(q).map(|y| Query::new(&y)),
+            query: self.residual(q).map(|y| Query::with_epsilon(&y, LINK_EPSILON0)),
         }
     }
 }

@@ -282,12 +282,11 @@ impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
         self.pages.rel().prefetch(node.blk, 0..page::line_pointer_offset(node.off) + 4);
     }
 
-    /// Starts bringing element `node`'s tuple into the cache. Only a hint:
-    /// a bad block or line pointer is reported when the element is read.
+    /// Starts bringing element `node`'s tuple into the cache, without
+    /// pinning its page. Only a hint: a bad block or line pointer is
+    /// reported when the element is read.
     fn prefetch_element(&self, node: Tid) {
-        let _ = self.pages.with_page(node.blk, |page| {
-            page::prefetch(live_item(page, node.off).ok().flatten().unwrap_or_default());
-        });
+        self.pages.rel().prefetch_item(node.blk, node.off);
     }
 
     /// Calls `decode` with the bytes of `node`'s neighbour tuple: under

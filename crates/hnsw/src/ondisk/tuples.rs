@@ -42,12 +42,29 @@ impl Tid {
         w.u32(self.blk).u16(self.off);
     }
 
+    /// The TID encoded at `bytes[at..at + 6]` (the caller checked the length).
+    fn at(bytes: &[u8], at: usize) -> Self {
+        let b = &bytes[at..at + Self::LEN];
+        Self {
+            blk: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            off: u16::from_le_bytes([b[4], b[5]]),
+        }
+    }
+
     pub(crate) fn decode(r: &mut ByteReader<'_>) -> Result<Self, FormatError> {
         Ok(Self {
             blk: r.u32()?,
             off: r.u16()?,
         })
     }
+}
+
+/// The first `len` bytes of `bytes`, or the truncation error.
+fn prefix(bytes: &[u8], len: usize) -> Result<&[u8], FormatError> {
+    bytes.get(..len).ok_or(FormatError::Truncated {
+        needed: len,
+        available: bytes.len(),
+    })
 }
 
 /// Page kinds stored in [`Special::kind`].
@@ -208,21 +225,17 @@ impl ElementTuple {
 
     /// Decodes everything but the vector (left empty).
     pub fn decode_header(bytes: &[u8]) -> Result<ElementTuple, FormatError> {
-        Self::decode_header_at(&mut ByteReader::new(bytes))
-    }
-
-    fn decode_header_at(r: &mut ByteReader<'_>) -> Result<ElementTuple, FormatError> {
-        if r.u8()? != KIND_ELEMENT {
+        // Fixed offsets rather than a byte reader: scans decode a header
+        // per element they read.
+        let h = prefix(bytes, 16)?;
+        if h[0] != KIND_ELEMENT {
             return Err(FormatError::Invalid("not an element tuple"));
         }
-        let (level, deleted) = (r.u8()?, r.u8()? != 0);
-        r.u8()?;
-        let (heap_tid, neighbours) = (Tid::decode(r)?, Tid::decode(r)?);
         Ok(ElementTuple {
-            level,
-            deleted,
-            heap_tid,
-            neighbours,
+            level: h[1],
+            deleted: h[2] != 0,
+            heap_tid: Tid::at(h, 4),
+            neighbours: Tid::at(h, 10),
             vector: Vec::new(),
         })
     }
@@ -238,11 +251,10 @@ impl ElementTuple {
     /// Decodes the header and returns the vector's raw little-endian bytes
     /// (`4 × dims`) without copying them; see [`with_f32s`].
     pub fn decode_view(bytes: &[u8]) -> Result<(ElementTuple, &[u8]), FormatError> {
-        let mut r = ByteReader::new(bytes);
-        let element = Self::decode_header_at(&mut r)?;
-        let dims = r.u16()? as usize;
-        r.u16()?;
-        let raw = r.raw(4 * dims)?;
+        let element = Self::decode_header(bytes)?;
+        let h = prefix(bytes, Self::HEADER_LEN)?;
+        let dims = usize::from(u16::from_le_bytes([h[16], h[17]]));
+        let raw = prefix(&bytes[Self::HEADER_LEN..], 4 * dims)?;
         Ok((element, raw))
     }
 }
@@ -419,16 +431,18 @@ impl NeighbourTuple {
 
     /// Checks the kind, slot count and length; returns the header.
     fn header(bytes: &[u8], m: usize) -> Result<Header, FormatError> {
-        let mut r = ByteReader::new(bytes);
-        if r.u8()? != KIND_NEIGHBOURS {
+        // Fixed offsets rather than a byte reader: scans read a header per
+        // list they expand.
+        let h = prefix(bytes, NEIGHBOURS_HEADER)?;
+        if h[0] != KIND_NEIGHBOURS {
             return Err(FormatError::Invalid("not a neighbour tuple"));
         }
-        let top = r.u8()? as usize;
-        if r.u16()? as usize != 2 * m + top * m {
+        let top = usize::from(h[1]);
+        if usize::from(u16::from_le_bytes([h[2], h[3]])) != 2 * m + top * m {
             return Err(FormatError::Invalid("neighbour slot count"));
         }
-        let code_len = r.u16()? as usize;
-        let upper = match r.u8()? {
+        let code_len = usize::from(u16::from_le_bytes([h[4], h[5]]));
+        let upper = match h[6] {
             0 => false,
             1 if code_len > 0 => true,
             _ => return Err(FormatError::Invalid("neighbour code flag")),
@@ -489,10 +503,7 @@ impl NeighbourTuple {
         // `header` checked the length; slots decoded without a reader (a
         // scan's hottest loop).
         for (i, slot) in bytes[level_range(level, m)].chunks_exact(Tid::LEN).enumerate() {
-            let t = Tid {
-                blk: u32::from_le_bytes([slot[0], slot[1], slot[2], slot[3]]),
-                off: u16::from_le_bytes([slot[4], slot[5]]),
-            };
+            let t = Tid::at(slot, 0);
             if t.is_valid() {
                 f(t, header.code_range(m, level, i).map_or(&[][..], |r| &bytes[r]));
             }
