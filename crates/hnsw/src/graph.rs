@@ -361,6 +361,71 @@ impl<D: Distance> Hnsw<D> {
         added
     }
 
+    /// Fills each layer-0 list that has room with the closest elements
+    /// that link to it and it does not link to yet; returns how many links
+    /// it added.
+    ///
+    /// The heuristic keeps a list short when its candidates shadow one
+    /// another, and re-running it on a full list (a back-link) drops the
+    /// shadowed ones; hnswlib's lists stay that way. pgvector keeps a list
+    /// full instead (keepPrunedConnections on every update), which costs
+    /// its build more distances per insert. This fills once at the end,
+    /// from the in-links (the elements that chose this one: mostly what a
+    /// back-link update pruned): on WordNet (116k x 384, m 16) the average
+    /// layer-0 degree went from 22.4 to 25.1 and recall@10 at ef_search 20
+    /// from 0.929 to 0.937 (0.943 to 0.951 at 25), for 0.3 s of one
+    /// thread; keepPrunedConnections gave 0.940 and 0.955 for 15-25% more
+    /// build time. The filled links follow the stable prefix, like appends.
+    pub fn fill_from_in_links(&mut self) -> usize {
+        let n = self.len();
+        let cap = self.params.max_neighbours(0);
+        // In-links as one array: `from[starts[v]..starts[v + 1]]` link to `v`.
+        let mut starts = vec![0usize; n + 1];
+        for u in 0..n as u32 {
+            for &v in self.links(u, 0) {
+                starts[v as usize + 1] += 1;
+            }
+        }
+        for v in 0..n {
+            starts[v + 1] += starts[v];
+        }
+        let mut from = vec![0u32; starts[n]];
+        let mut next = starts.clone();
+        for u in 0..n as u32 {
+            for &v in self.links(u, 0) {
+                from[next[v as usize]] = u;
+                next[v as usize] += 1;
+            }
+        }
+        let mut added = 0;
+        let mut candidates = Vec::new();
+        for v in 0..n as u32 {
+            let own = self.links(v, 0);
+            if own.len() >= cap {
+                continue;
+            }
+            candidates.clear();
+            for &u in &from[starts[v as usize]..starts[v as usize + 1]] {
+                if u != v && !own.contains(&u) {
+                    candidates.push(Scored {
+                        dist: self.pair_distance(v, u),
+                        node: u,
+                    });
+                }
+            }
+            sort_candidates(v, &mut candidates);
+            let list = self.list_mut(v, 0);
+            let mut count = (list[0] & COUNT_MASK) as usize;
+            for c in candidates.iter().take(cap - count) {
+                list[1 + count] = c.node;
+                count += 1;
+                added += 1;
+            }
+            list[0] = (list[0] & !COUNT_MASK) | count as u32;
+        }
+        added
+    }
+
     /// Marks what `start` reaches on `level`, counting for each element the
     /// reached elements that link to it.
     fn reach_from(

@@ -254,6 +254,7 @@ impl<D: Distance + Sync> ParallelBuilder<D> {
         let upper: Vec<u32> = upper.into_iter().map(AtomicU32::into_inner).collect();
         let mut graph =
             Hnsw::from_parts(params, metric, vectors, level0, upper, upper_starts, entry);
+        graph.fill_from_in_links();
         graph.repair_reachability();
         Ok(graph)
     }

@@ -158,3 +158,51 @@ fn iterative_scan_goes_past_ef_in_order() {
         );
     }
 }
+
+#[test]
+fn filling_from_in_links_appends_the_closest_in_links() {
+    use hnsw::Distance;
+    let (data, queries) = clustered(3_000, 100, 16, 10, 41);
+    let params = HnswParams { m: 6, ..HnswParams::default() };
+    let mut g = build(&data, params);
+    let cap = 2 * params.m;
+    let n = g.len() as u32;
+    let before: Vec<Vec<u32>> = (0..n).map(|u| g.links(u, 0).to_vec()).collect();
+    let mut in_links = vec![Vec::new(); n as usize];
+    for (u, list) in before.iter().enumerate() {
+        for &v in list {
+            in_links[v as usize].push(u as u32);
+        }
+    }
+    let recall_at = |g: &Hnsw<L2>| {
+        let truth: Vec<Vec<u32>> = queries.iter().map(|q| exact_topk(&data, q, 10, |a, b| L2.distance(a, b))).collect();
+        let found: Vec<Vec<u32>> = queries.iter().map(|q| g.search(q, 10, 10).into_iter().map(|(id, _)| id).collect()).collect();
+        common::recall(&truth, &found)
+    };
+    let recall_before = recall_at(&g);
+    let added = g.fill_from_in_links();
+    assert!(added > 0, "m = 6 on clustered data leaves lists short");
+    let mut total = 0;
+    for v in 0..n {
+        let (old, new) = (&before[v as usize], g.links(v, 0));
+        assert!(new.starts_with(old), "element {v}: the heuristic's list stays first");
+        let mut candidates: Vec<u32> = in_links[v as usize].iter().copied().filter(|u| !old.contains(u) && *u != v).collect();
+        candidates.sort_by(|&a, &b| {
+            let d = |u: u32| L2.distance(&data[v as usize], &data[u as usize]);
+            d(a).total_cmp(&d(b))
+        });
+        candidates.dedup();
+        let fill = &new[old.len()..];
+        assert_eq!(fill.len(), candidates.len().min(cap.saturating_sub(old.len())), "element {v}");
+        // The closest in-links, closest first (ties aside).
+        for (i, &u) in fill.iter().enumerate() {
+            let d = |u: u32| L2.distance(&data[v as usize], &data[u as usize]);
+            assert!(in_links[v as usize].contains(&u), "element {v}: {u} does not link to it");
+            assert!(d(u) <= d(candidates[i]) + 1e-6, "element {v}: fill {i} is not among the closest");
+        }
+        total += fill.len();
+    }
+    assert_eq!(total, added);
+    let recall_after = recall_at(&g);
+    assert!(recall_after >= recall_before - 0.01, "recall {recall_before} -> {recall_after}");
+}
