@@ -321,17 +321,30 @@ def build_sql_index(conn, conn_str, name, table, metric, qtexts, m, efc):
 
 def sweep_sql(conn, runs, qtexts, gt, efs):
     """The ef_search sweep of the built SQL methods `runs`, interleaved: at
-    each ef_search every method in turn gets a warm-up pass and its timed
-    passes, so that a change in the load of a shared machine hits all of
-    them alike rather than the method measured last."""
+    each ef_search every method gets a warm-up pass, then the timed passes
+    alternate between the methods (A, B, A, B, ...), each method keeping
+    its fastest, so that a change in the load of a shared machine (a burst
+    lasts about as long as a pass) hits all of them alike rather than the
+    method measured last."""
     for ef in efs:
+        def set_ef(r, value):
+            guc = SQL[r["method"]]["ef_guc"]
+            conn.execute(f"SET {guc} = {value}" if value is not None else f"RESET {guc}")
         for r in runs:
-            name, sql = r["method"], r["sql"]
-            guc = SQL[name]["ef_guc"]
-            conn.execute(f"SET {guc} = {ef}")
-            sql_pass(conn, sql, qtexts)  # warm-up
-            el, res = timed_passes(lambda: sql_pass(conn, sql, qtexts))
-            conn.execute(f"RESET {guc}")
+            set_ef(r, ef)
+            sql_pass(conn, r["sql"], qtexts)  # warm-up
+            set_ef(r, None)
+        best = {}
+        for _ in range(PASSES):
+            for r in runs:
+                set_ef(r, ef)
+                el, res = sql_pass(conn, r["sql"], qtexts)
+                set_ef(r, None)
+                if r["method"] not in best or el < best[r["method"]][0]:
+                    best[r["method"]] = (el, res)
+        for r in runs:
+            name = r["method"]
+            el, res = best[name]
             short = sum(len(x) < 10 for x in res)
             p = {"ef": ef, "recall": recall(res, gt), "qps": len(qtexts) / el, "short_results": short}
             r["points"].append(p)

@@ -30,42 +30,37 @@ pub trait GraphView {
         out.extend(nodes.iter().map(|&n| self.distance(query, n)));
     }
 
-    /// [`GraphView::neighbours`], with `bounds[i]` a lower bound on the
-    /// distance from `query` to `out[i]` (with high probability; `-inf`
-    /// when none is known, as here). A view that stores compact codes of
-    /// the neighbours next to the list overrides it, so a search can skip
-    /// reading the elements that could not enter its results.
+    /// [`GraphView::neighbours`], keeping only those for which `fresh`
+    /// returns true (called once per neighbour, in list order: a search
+    /// passes its visited-set insert), with `bounds[i]` a lower bound on
+    /// the distance from `query` to `out[i]` (with high probability;
+    /// `-inf` when none is known, as here). A view that stores compact
+    /// codes of the neighbours next to the list overrides it, so a search
+    /// can skip reading the elements that could not enter its results; it
+    /// bounds only the fresh ones (about half of a list is already seen).
     fn neighbours_bounded(
         &self,
         query: &[f32],
         node: Self::Node,
         level: usize,
+        fresh: &mut dyn FnMut(Self::Node) -> bool,
         out: &mut Vec<Self::Node>,
         bounds: &mut Vec<f32>,
     ) {
         let _ = query;
         self.neighbours(node, level, out);
+        out.retain(|&n| fresh(n));
         bounds.clear();
         bounds.resize(out.len(), f32::NEG_INFINITY);
     }
 }
 
-/// Keeps in `nodes` the unvisited ones (marking them visited) whose bound
-/// is below `worst`; the unvisited others are marked visited too and
-/// passed to `skipped` with their bound.
-fn keep_unvisited_below<N: Copy + Eq + Hash>(
-    visited: &mut VisitedSet<N>,
-    nodes: &mut Vec<N>,
-    bounds: &[f32],
-    worst: Option<f32>,
-    mut skipped: impl FnMut(Scored<N>),
-) {
+/// Keeps in `nodes` those whose bound is below `worst` (all while it is
+/// `None`); the others are passed to `skipped` with their bound.
+fn keep_below<N: Copy>(nodes: &mut Vec<N>, bounds: &[f32], worst: Option<f32>, mut skipped: impl FnMut(Scored<N>)) {
     let mut kept = 0;
     for i in 0..nodes.len() {
         let node = nodes[i];
-        if !visited.insert(node) {
-            continue;
-        }
         match worst {
             Some(w) if bounds[i] >= w => skipped(Scored { dist: bounds[i], node }),
             _ => {
@@ -156,7 +151,7 @@ pub fn greedy_layer<G: GraphView>(
     let mut current = start;
     let (mut buf, mut dists, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
     loop {
-        graph.neighbours_bounded(query, current.node, level, &mut buf, &mut bounds);
+        graph.neighbours_bounded(query, current.node, level, &mut |_| true, &mut buf, &mut bounds);
         let mut kept = 0;
         for i in 0..buf.len() {
             // Read unless the bound rules it out (a NaN bound rules nothing out).
@@ -228,9 +223,9 @@ pub fn search_layer<G: GraphView>(
         if results.len() >= ef && results.peek().is_some_and(|w| c.dist > w.dist) {
             break;
         }
-        graph.neighbours_bounded(query, c.node, level, &mut buf, &mut bounds);
+        graph.neighbours_bounded(query, c.node, level, &mut |n| visited.insert(n), &mut buf, &mut bounds);
         let worst = entry_threshold(&results, ef);
-        keep_unvisited_below(&mut visited, &mut buf, &bounds, worst, |_| {});
+        keep_below(&mut buf, &bounds, worst, |_| {});
         graph.distances(query, &buf, &mut dists);
         for (&n, &dist) in buf.iter().zip(&dists) {
             if results.len() < ef || results.peek().is_some_and(|w| dist < w.dist) {
@@ -358,10 +353,11 @@ impl<'g, G: GraphView> SearchIter<'g, G> {
             if !self.expanded.insert(c.node) {
                 continue;
             }
-            self.graph.neighbours_bounded(&self.query, c.node, 0, &mut buf, &mut bounds);
+            let visited = &mut self.visited;
+            self.graph.neighbours_bounded(&self.query, c.node, 0, &mut |n| visited.insert(n), &mut buf, &mut bounds);
             let worst = entry_threshold(&results, self.ef);
             let deferred = &mut self.deferred;
-            keep_unvisited_below(&mut self.visited, &mut buf, &bounds, worst, |s| {
+            keep_below(&mut buf, &bounds, worst, |s| {
                 deferred.push(Reverse(s));
             });
             self.graph.distances(&self.query, &buf, &mut dists);

@@ -229,7 +229,7 @@ fn upper_layers_carry_codes_that_move_with_their_tids() {
     NeighbourTuple::write_level(&mut bytes, 1, m, &list, &fill).unwrap();
     let mut out = Vec::new();
     let mut bounds = Vec::new();
-    NeighbourTuple::decode_level_bounded(&bytes, 1, m, |c| f32::from(c[0]), &mut out, &mut bounds).unwrap();
+    NeighbourTuple::decode_level_bounded(&bytes, 1, m, |_| true, |c| f32::from(c[0]), &mut out, &mut bounds).unwrap();
     assert_eq!(out, list);
     assert_eq!(bounds, [105.0, 200.0, 100.0, 0.0]);
     let codes = NeighbourTuple::codes(&bytes, m).unwrap();
@@ -249,11 +249,12 @@ fn tuples_with_layer0_codes_only_still_read() {
     old[6] = 0;
     assert!(!NeighbourTuple::has_upper_codes(&old, m).unwrap());
     let (mut out, mut bounds) = (Vec::new(), Vec::new());
-    NeighbourTuple::decode_level_bounded(&old, 1, m, |_| 1.0, &mut out, &mut bounds).unwrap();
+    NeighbourTuple::decode_level_bounded(&old, 1, m, |_| true, |_| 1.0, &mut out, &mut bounds).unwrap();
     assert_eq!(out, [tid(100), tid(101), tid(102)]);
     assert_eq!(bounds, [f32::NEG_INFINITY; 3], "no upper codes: every neighbour is read");
-    NeighbourTuple::decode_level_bounded(&old, 0, m, |_| 1.0, &mut out, &mut bounds).unwrap();
-    assert_eq!(bounds, [1.0; 5]);
+    NeighbourTuple::decode_level_bounded(&old, 0, m, |t| t.blk != 2, |_| 1.0, &mut out, &mut bounds).unwrap();
+    assert_eq!(out, [tid(0), tid(1), tid(3), tid(4)], "only the neighbours kept");
+    assert_eq!(bounds, [1.0; 4]);
     NeighbourTuple::write_level(&mut old, 1, m, &[tid(7)], &tid_code).unwrap();
     NeighbourTuple::decode_level(&old, 1, m, &mut out).unwrap();
     assert_eq!(out, [tid(7)]);

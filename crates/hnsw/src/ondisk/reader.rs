@@ -380,10 +380,19 @@ impl<R: RelationRead, D: Distance> GraphView for PageGraph<'_, R, D> {
     /// In an index with codes, the bounds come from the codes stored with
     /// the list (on layer 0, and above where the tuple has them; the
     /// query is prepared once per query).
-    fn neighbours_bounded(&self, query: &[f32], node: Tid, level: usize, out: &mut Vec<Tid>, bounds: &mut Vec<f32>) {
+    fn neighbours_bounded(
+        &self,
+        query: &[f32],
+        node: Tid,
+        level: usize,
+        fresh: &mut dyn FnMut(Tid) -> bool,
+        out: &mut Vec<Tid>,
+        bounds: &mut Vec<f32>,
+    ) {
         let coder = self.coder.as_ref().filter(|_| self.prune.get());
         let Some(coder) = coder else {
             self.neighbours(node, level, out);
+            out.retain(|&n| fresh(n));
             bounds.clear();
             bounds.resize(out.len(), f32::NEG_INFINITY);
             return;
@@ -397,7 +406,7 @@ impl<R: RelationRead, D: Distance> GraphView for PageGraph<'_, R, D> {
         out.clear();
         bounds.clear();
         or_corrupted(self.with_neighbour_tuple(node, |b| {
-            NeighbourTuple::decode_level_bounded(b, level, m, |code| link_query.lower_bound(code), out, bounds)
+            NeighbourTuple::decode_level_bounded(b, level, m, &mut *fresh, |code| link_query.lower_bound(code), out, bounds)
         }));
     }
 }

@@ -511,13 +511,15 @@ impl NeighbourTuple {
         Ok(())
     }
 
-    /// The valid neighbours on `level` into `out` and `bound(code)` of
-    /// each into `bounds` (`-inf` where the tuple has no code); both
+    /// The valid neighbours on `level` for which `keep` returns true (it
+    /// is called once for each, in slot order) into `out`, and `bound(code)`
+    /// of each into `bounds` (`-inf` where the tuple has no code); both
     /// cleared first.
     pub fn decode_level_bounded(
         bytes: &[u8],
         level: usize,
         m: usize,
+        mut keep: impl FnMut(Tid) -> bool,
         bound: impl Fn(&[u8]) -> f32,
         out: &mut Vec<Tid>,
         bounds: &mut Vec<f32>,
@@ -525,6 +527,9 @@ impl NeighbourTuple {
         out.clear();
         bounds.clear();
         Self::for_each_slot(bytes, level, m, |t, code| {
+            if !keep(t) {
+                return;
+            }
             out.push(t);
             bounds.push(if code.is_empty() { f32::NEG_INFINITY } else { bound(code) });
         })
