@@ -71,10 +71,10 @@ impl LinkCodes {
 /// RaBitQ's 1.9 makes a bound hold almost always; a scan needs less, as a
 /// bound only decides whether an element is read (every distance ordered
 /// by is exact) and a neighbour wrongly skipped is usually reached through
-/// another. Simulated on WordNet (116k x 384, m 16, ef 20-35): 1.9 -> 1.0
-/// read 17% fewer elements, 1.0 -> 0.6 another 8% fewer, recall@10
-/// within 0.003 at each ef; 0.3 and 0 cost 0.002 and 0.005-0.008 more.
-const LINK_EPSILON0: f64 = 0.6;
+/// another. Simulated on WordNet (116k x 384, m 16, ef 25-35): 1.9 -> 1.0
+/// read 17% fewer elements, recall@10 within 0.003 at each ef (0 costs
+/// 0.008 of recall).
+const LINK_EPSILON0: f64 = 1.0;
 
 /// The fixed-seed rotation of `dims` dimensions, made once per thread
 /// and dimension count (making one took about 1% of a 384-d HNSW query,
