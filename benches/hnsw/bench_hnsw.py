@@ -326,10 +326,11 @@ def sweep_sql(conn, runs, qtexts, gt, efs):
     its fastest, so that a change in the load of a shared machine (a burst
     lasts about as long as a pass) hits all of them alike rather than the
     method measured last."""
+    def set_ef(r, value):
+        guc = SQL[r["method"]]["ef_guc"]
+        conn.execute(f"SET {guc} = {value}" if value is not None else f"RESET {guc}")
+
     for ef in efs:
-        def set_ef(r, value):
-            guc = SQL[r["method"]]["ef_guc"]
-            conn.execute(f"SET {guc} = {value}" if value is not None else f"RESET {guc}")
         for r in runs:
             set_ef(r, ef)
             sql_pass(conn, r["sql"], qtexts)  # warm-up
