@@ -55,23 +55,6 @@ pub trait GraphView {
     }
 }
 
-/// Keeps in `nodes` those whose bound is below `worst` (all while it is
-/// `None`); the others are passed to `skipped` with their bound.
-fn keep_below<N: Copy>(nodes: &mut Vec<N>, bounds: &[f32], worst: Option<f32>, mut skipped: impl FnMut(Scored<N>)) {
-    let mut kept = 0;
-    for i in 0..nodes.len() {
-        let node = nodes[i];
-        match worst {
-            Some(w) if bounds[i] >= w => skipped(Scored { dist: bounds[i], node }),
-            _ => {
-                nodes[kept] = node;
-                kept += 1;
-            }
-        }
-    }
-    nodes.truncate(kept);
-}
-
 /// The distance an element must beat to enter `results` once it holds
 /// `ef` of them; `None` while it has room.
 fn entry_threshold<N>(results: &BinaryHeap<Scored<N>>, ef: usize) -> Option<f32> {
@@ -139,9 +122,10 @@ fn visited_for<N>(ef: usize) -> VisitedSet<N> {
 }
 
 /// Greedy descent on one layer: moves to the closest neighbour while that
-/// improves the distance (beam width 1). A neighbour whose lower bound
-/// ([`GraphView::neighbours_bounded`]) is not below the current distance
-/// could not improve it and is not read.
+/// improves the distance (beam width 1). Neighbours are read in the order
+/// of their lower bounds ([`GraphView::neighbours_bounded`]), a few at a
+/// time, until the next bound is not below the closest distance found:
+/// none of the rest could improve it (a NaN bound rules nothing out).
 pub fn greedy_layer<G: GraphView>(
     graph: &G,
     query: &[f32],
@@ -150,28 +134,45 @@ pub fn greedy_layer<G: GraphView>(
 ) -> Scored<G::Node> {
     let mut current = start;
     let (mut buf, mut dists, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut by_bound, mut batch) = (Vec::new(), Vec::new());
     loop {
         graph.neighbours_bounded(query, current.node, level, &mut |_| true, &mut buf, &mut bounds);
-        let mut kept = 0;
-        for i in 0..buf.len() {
-            // Read unless the bound rules it out (a NaN bound rules nothing out).
-            if bounds[i] < current.dist || bounds[i].is_nan() {
-                buf[kept] = buf[i];
-                kept += 1;
-            }
-        }
-        buf.truncate(kept);
-        graph.distances(query, &buf, &mut dists);
+        by_bound.clear();
+        by_bound.extend(bounds.iter().zip(&buf).map(|(&b, &node)| Scored { dist: unknown_as_none(b), node }));
+        by_bound.sort_unstable();
         let mut moved = false;
-        for (&n, &dist) in buf.iter().zip(&dists) {
-            if dist < current.dist {
-                current = Scored { dist, node: n };
-                moved = true;
+        let mut next = by_bound.iter().peekable();
+        loop {
+            batch.clear();
+            while batch.len() < READ_BATCH {
+                match next.next_if(|s| s.dist < current.dist) {
+                    Some(s) => batch.push(s.node),
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            graph.distances(query, &batch, &mut dists);
+            for (&n, &dist) in batch.iter().zip(&dists) {
+                if dist < current.dist {
+                    current = Scored { dist, node: n };
+                    moved = true;
+                }
             }
         }
         if !moved {
             return current;
         }
+    }
+}
+
+/// A NaN bound (no bound) as `-inf`, so that it rules nothing out.
+fn unknown_as_none(bound: f32) -> f32 {
+    if bound.is_nan() {
+        f32::NEG_INFINITY
+    } else {
+        bound
     }
 }
 
@@ -194,10 +195,174 @@ pub fn descend<G: GraphView>(
     Some(current)
 }
 
-/// Beam search on `level` from `entries` (Algorithm 2 of the paper):
-/// returns up to `ef` closest elements found, sorted by distance. A
-/// neighbour whose lower bound ([`GraphView::neighbours_bounded`]) is not
-/// below the worst of `ef` results could not enter them and is not read.
+/// Elements read together (their page reads overlap; see
+/// [`GraphView::distances`]) when a search reads the unread candidates at
+/// the head of its frontier: one at a time reads the fewest, four read
+/// about 3% more (WordNet, ef 25) for memory latency paid once per four.
+const READ_BATCH: usize = 4;
+
+/// A frontier entry: an element read (keyed by its distance) or one not
+/// yet read (keyed by the lower bound of its distance, from the codes
+/// stored with the list that led to it).
+#[derive(Debug, Clone, Copy)]
+struct Candidate<N> {
+    key: Scored<N>,
+    read: bool,
+}
+
+impl<N> PartialEq for Candidate<N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl<N> Eq for Candidate<N> {}
+impl<N> PartialOrd for Candidate<N> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<N> Ord for Candidate<N> {
+    /// By key; of equal keys the unread one first, so that it is read
+    /// before the read one is expanded.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key.cmp(&other.key).then(self.read.cmp(&other.read))
+    }
+}
+
+/// The frontier of a beam search, kept by a [`SearchIter`] between its
+/// rounds, and what it needs while it runs.
+struct Beam<N> {
+    visited: VisitedSet<N>,
+    frontier: BinaryHeap<Reverse<Candidate<N>>>,
+    buf: Vec<N>,
+    dists: Vec<f32>,
+    bounds: Vec<f32>,
+}
+
+/// Where a round of [`Beam::run`] puts the elements it does not keep.
+struct Overflow<'a, N> {
+    /// Seen, not read: the bound kept it out of a full beam.
+    skipped: &'a mut dyn FnMut(Scored<N>),
+    /// Read, not kept (or pushed out of) the `ef` results.
+    rejected: &'a mut dyn FnMut(Scored<N>),
+    /// Whether to expand a read element (false when it already was).
+    expand: &'a mut dyn FnMut(N) -> bool,
+}
+
+impl<N: Copy + Eq + Hash> Beam<N> {
+    fn new(ef: usize) -> Self {
+        Self {
+            visited: visited_for(ef),
+            frontier: BinaryHeap::new(),
+            buf: Vec::new(),
+            dists: Vec::new(),
+            bounds: Vec::new(),
+        }
+    }
+
+    fn push_read(&mut self, s: Scored<N>) {
+        self.frontier.push(Reverse(Candidate { key: s, read: true }));
+    }
+
+    /// Beam search on `level` (Algorithm 2 of the paper) into `results`
+    /// (at most `ef`), until the head of the frontier could not enter
+    /// them. A neighbour is read lazily: it waits in the frontier, keyed
+    /// by its lower bound, until it reaches the head. Then it is read if
+    /// it may still enter the results, whose worst distance has by then
+    /// mostly come down: on WordNet (ef 25) this reads 62 elements per
+    /// query where reading every neighbour whose bound beats the worst
+    /// when it is found read 134, with the same recall and the same
+    /// elements expanded. A neighbour without a bound (`-inf`, NaN) is
+    /// read at once, as in the paper.
+    fn run<G: GraphView<Node = N>>(
+        &mut self,
+        graph: &G,
+        query: &[f32],
+        level: usize,
+        ef: usize,
+        results: &mut BinaryHeap<Scored<N>>,
+        out: &mut Overflow<'_, N>,
+    ) {
+        while let Some(&Reverse(c)) = self.frontier.peek() {
+            let worst = entry_threshold(results, ef);
+            if worst.is_some_and(|w| c.key.dist > w) {
+                break;
+            }
+            self.frontier.pop();
+            if c.read {
+                if (out.expand)(c.key.node) {
+                    self.expand(graph, query, c.key.node, level, worst, out);
+                    self.offer_read(results, ef, out);
+                }
+            } else {
+                self.buf.clear();
+                self.buf.push(c.key.node);
+                while self.buf.len() < READ_BATCH {
+                    match self.frontier.peek() {
+                        Some(Reverse(n)) if !n.read && worst.is_none_or(|w| n.key.dist <= w) => {
+                            self.buf.push(n.key.node);
+                            self.frontier.pop();
+                        }
+                        _ => break,
+                    }
+                }
+                graph.distances(query, &self.buf, &mut self.dists);
+                self.offer_read(results, ef, out);
+            }
+        }
+    }
+
+    /// Expands `node`: its fresh neighbours with a bound wait in the
+    /// frontier, those without one are left in `buf` to be read now, and
+    /// those whose bound rules them out go to `skipped`.
+    fn expand<G: GraphView<Node = N>>(
+        &mut self,
+        graph: &G,
+        query: &[f32],
+        node: N,
+        level: usize,
+        worst: Option<f32>,
+        out: &mut Overflow<'_, N>,
+    ) {
+        let visited = &mut self.visited;
+        graph.neighbours_bounded(query, node, level, &mut |n| visited.insert(n), &mut self.buf, &mut self.bounds);
+        let mut now = 0;
+        for i in 0..self.buf.len() {
+            let (node, bound) = (self.buf[i], self.bounds[i]);
+            if worst.is_some_and(|w| bound >= w) {
+                (out.skipped)(Scored { dist: bound, node });
+            } else if bound == f32::NEG_INFINITY || bound.is_nan() {
+                self.buf[now] = node;
+                now += 1;
+            } else {
+                self.frontier.push(Reverse(Candidate { key: Scored { dist: bound, node }, read: false }));
+            }
+        }
+        self.buf.truncate(now);
+        graph.distances(query, &self.buf, &mut self.dists);
+    }
+
+    /// Offers the elements just read (`buf`, `dists`) to `results`.
+    fn offer_read(&mut self, results: &mut BinaryHeap<Scored<N>>, ef: usize, out: &mut Overflow<'_, N>) {
+        for i in 0..self.buf.len() {
+            let s = Scored { dist: self.dists[i], node: self.buf[i] };
+            if results.len() < ef || results.peek().is_some_and(|w| s.dist < w.dist) {
+                self.push_read(s);
+                results.push(s);
+                if results.len() > ef {
+                    (out.rejected)(results.pop().expect("non-empty"));
+                }
+            } else {
+                (out.rejected)(s);
+            }
+        }
+    }
+}
+
+/// Beam search on `level` from `entries`: returns up to `ef` closest
+/// elements found, sorted by distance. A neighbour whose lower bound
+/// ([`GraphView::neighbours_bounded`]) is not below the worst of `ef`
+/// results could not enter them and is not read (see [`Beam::run`]).
 pub fn search_layer<G: GraphView>(
     graph: &G,
     query: &[f32],
@@ -206,37 +371,19 @@ pub fn search_layer<G: GraphView>(
     level: usize,
 ) -> Vec<Scored<G::Node>> {
     let ef = ef.max(1);
-    let mut visited = visited_for(ef);
-    let mut candidates = BinaryHeap::new();
+    let mut beam = Beam::new(ef);
     let mut results: BinaryHeap<Scored<G::Node>> = BinaryHeap::new();
     for &e in entries {
-        if visited.insert(e.node) {
-            candidates.push(Reverse(e));
+        if beam.visited.insert(e.node) {
+            beam.push_read(e);
             results.push(e);
         }
     }
     while results.len() > ef {
         results.pop();
     }
-    let (mut buf, mut dists, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
-    while let Some(Reverse(c)) = candidates.pop() {
-        if results.len() >= ef && results.peek().is_some_and(|w| c.dist > w.dist) {
-            break;
-        }
-        graph.neighbours_bounded(query, c.node, level, &mut |n| visited.insert(n), &mut buf, &mut bounds);
-        let worst = entry_threshold(&results, ef);
-        keep_below(&mut buf, &bounds, worst, |_| {});
-        graph.distances(query, &buf, &mut dists);
-        for (&n, &dist) in buf.iter().zip(&dists) {
-            if results.len() < ef || results.peek().is_some_and(|w| dist < w.dist) {
-                candidates.push(Reverse(Scored { dist, node: n }));
-                results.push(Scored { dist, node: n });
-                if results.len() > ef {
-                    results.pop();
-                }
-            }
-        }
-    }
+    let mut out = Overflow { skipped: &mut |_| {}, rejected: &mut |_| {}, expand: &mut |_| true };
+    beam.run(graph, query, level, ef, &mut results, &mut out);
     results.into_sorted_vec()
 }
 
@@ -272,9 +419,8 @@ pub struct SearchIter<'g, G: GraphView> {
     ef: usize,
     order: ScanOrder,
     started: bool,
-    visited: VisitedSet<G::Node>,
+    beam: Beam<G::Node>,
     expanded: VisitedSet<G::Node>,
-    frontier: BinaryHeap<Reverse<Scored<G::Node>>>,
     spill: BinaryHeap<Reverse<Scored<G::Node>>>,
     /// Elements seen but not read (their bound kept them out of a full
     /// batch), by lower bound: read when a later batch reaches it.
@@ -292,9 +438,8 @@ impl<'g, G: GraphView> SearchIter<'g, G> {
             ef: ef.max(1),
             order,
             started: false,
-            visited: visited_for(ef),
+            beam: Beam::new(ef),
             expanded: VisitedSet::default(),
-            frontier: BinaryHeap::new(),
             spill: BinaryHeap::new(),
             deferred: BinaryHeap::new(),
             batch: Vec::new(),
@@ -302,15 +447,15 @@ impl<'g, G: GraphView> SearchIter<'g, G> {
         }
     }
 
-    /// Number of elements whose distance was computed so far.
+    /// Number of elements seen so far (read, or waiting to be).
     pub fn visited_count(&self) -> usize {
-        self.visited.len()
+        self.beam.visited.len()
     }
 
     fn start(&mut self) {
         self.started = true;
         if let Some(entry) = descend(self.graph, &self.query, 0) {
-            self.visited.insert(entry.node);
+            self.beam.visited.insert(entry.node);
             self.spill.push(Reverse(entry));
         }
     }
@@ -340,47 +485,20 @@ impl<'g, G: GraphView> SearchIter<'g, G> {
                 break;
             };
             if !self.expanded.contains(&s.node) {
-                self.frontier.push(Reverse(s));
+                self.beam.push_read(s);
             }
             results.push(s);
         }
-        let (mut buf, mut dists, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
-        while let Some(&Reverse(c)) = self.frontier.peek() {
-            if results.len() >= self.ef && results.peek().is_some_and(|w| c.dist > w.dist) {
-                break;
-            }
-            self.frontier.pop();
-            if !self.expanded.insert(c.node) {
-                continue;
-            }
-            let visited = &mut self.visited;
-            self.graph.neighbours_bounded(&self.query, c.node, 0, &mut |n| visited.insert(n), &mut buf, &mut bounds);
-            let worst = entry_threshold(&results, self.ef);
-            let deferred = &mut self.deferred;
-            keep_below(&mut buf, &bounds, worst, |s| {
-                deferred.push(Reverse(s));
-            });
-            self.graph.distances(&self.query, &buf, &mut dists);
-            for (&node, &dist) in buf.iter().zip(&dists) {
-                self.offer(&mut results, Scored { dist, node });
-            }
-        }
+        let (spill, deferred, expanded) = (&mut self.spill, &mut self.deferred, &mut self.expanded);
+        let mut out = Overflow {
+            skipped: &mut |s| deferred.push(Reverse(s)),
+            rejected: &mut |s| spill.push(Reverse(s)),
+            expand: &mut |n| expanded.insert(n),
+        };
+        self.beam.run(self.graph, &self.query, 0, self.ef, &mut results, &mut out);
         self.batch = results.into_sorted_vec();
         self.batch.reverse();
         !self.batch.is_empty()
-    }
-
-    fn offer(&mut self, results: &mut BinaryHeap<Scored<G::Node>>, s: Scored<G::Node>) {
-        if results.len() < self.ef || results.peek().is_some_and(|w| s.dist < w.dist) {
-            self.frontier.push(Reverse(s));
-            results.push(s);
-            if results.len() > self.ef {
-                let evicted = results.pop().expect("non-empty");
-                self.spill.push(Reverse(evicted));
-            }
-        } else {
-            self.spill.push(Reverse(s));
-        }
     }
 }
 
