@@ -509,13 +509,16 @@ def report(args, results, info):
         vs = at[1] / pg_at[1] if pg_at and not pg_at[0] and not at[0] else None
         L.append(f"| {m} | {at[0]}{at[1]:.1f} | {fmt_ratio(at[1] / baseline if baseline else None)} | {fmt_ratio(vs)} |")
     L += ["", "Build (SQL: CREATE INDEX after COPY + VACUUM ANALYZE, "
-          f"max_parallel_maintenance_workers = {info['parallel_workers']}; libraries: {args.threads} threads):", "",
-          "| method | build s | index MiB | build time / ember's |", "|---|---:|---:|---:|"]
+          f"max_parallel_maintenance_workers = {info['parallel_workers']}, the fastest of {args.builds} builds "
+          f"alternating between the SQL methods; libraries: {args.threads} threads, one build):", "",
+          "| method | build s (fastest) | each build, s | index MiB | build time / ember's |",
+          "|---|---:|---:|---:|---:|"]
     em = results.get("ember")
     for m in idx_methods:
         r = results[m]
         ratio = r["build_s"] / em["build_s"] if em else None
-        L.append(f"| {m} | {r['build_s']:.1f} | {r['size_bytes'] / 2**20:.1f} | {fmt_ratio(ratio)} |")
+        runs = ", ".join(f"{b:.1f}" for b in r.get("build_runs", [r["build_s"]]))
+        L.append(f"| {m} | {r['build_s']:.1f} | {runs} | {r['size_bytes'] / 2**20:.1f} | {fmt_ratio(ratio)} |")
     if em:
         L += ["", "Build-time ratios: " + "; ".join(
             f"ember builds {results[m]['build_s'] / em['build_s']:.2f}x as fast as {m}"
@@ -562,6 +565,8 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="build threads for hnswlib and faiss")
     ap.add_argument("--passes", type=int, default=1,
                     help="timed passes per point, the fastest is kept (for a noisy machine)")
+    ap.add_argument("--builds", type=int, default=2,
+                    help="CREATE INDEX runs per SQL method, alternating between them; the fastest is reported")
     ap.add_argument("--exact-warmup", type=int, default=100, help="warm-up queries before the timed exact scan")
     ap.add_argument("--no-pgvector", action="store_true", help="pgvector is not installed: skip it")
     ap.add_argument("--target-recall", type=float, default=0.95)
@@ -638,12 +643,11 @@ def main():
                                  "'max_parallel_workers_per_gather', 'jit', 'work_mem')").fetchall())
     log(f"server settings: {settings}")
 
-    sql_runs = []  # built SQL indexes, swept together below
+    sql_methods = []  # (name, table) of the SQL indexes to build
     if run_peers and pgvector:
         load_table(conn, "items_pgvector", "vector", base)
         save(run_exact(conn, "exact-pgvector", "items_pgvector", "vector", metric, qtexts, gt, args.exact_warmup))
-        sql_runs.append(build_sql_index(conn, conn_str, "pgvector", "items_pgvector", metric, qtexts,
-                                        args.m, args.ef_construction))
+        sql_methods.append(("pgvector", "items_pgvector"))
     if run_peers:
         save(run_hnswlib(base, queries, metric, gt, efs, args.m, args.ef_construction, args.threads))
         save(run_faiss(base, queries, metric, gt, efs, args.m, args.ef_construction, args.threads))
@@ -652,13 +656,33 @@ def main():
         try:
             load_table(conn, "items_ember", "embedding", base)
             save(run_exact(conn, "exact-ember", "items_ember", "embedding", metric, qtexts, gt, args.exact_warmup))
-            sql_runs.append(build_sql_index(conn, conn_str, "ember", "items_ember", metric, qtexts,
-                                            args.m, args.ef_construction))
+            sql_methods.append(("ember", "items_ember"))
         except (psycopg.Error, RuntimeError) as e:  # report the peers all the same
             errors.append(f"ember: {type(e).__name__}: {e}")
             log("ERROR " + errors[-1])
             if conn.closed or conn.broken:
                 conn = psycopg.connect(conn_str, autocommit=True)
+    # The SQL builds alternate (pgvector, ember, pgvector, ...) and each
+    # method keeps its fastest, as the query passes do: one build on a
+    # shared machine moved by 20% between runs.
+    built = {}
+    for _ in range(args.builds):
+        for name, table in list(sql_methods):
+            try:
+                r = build_sql_index(conn, conn_str, name, table, metric, qtexts, args.m, args.ef_construction)
+            except (psycopg.Error, RuntimeError) as e:
+                errors.append(f"{name}: {type(e).__name__}: {e}")
+                log("ERROR " + errors[-1])
+                sql_methods.remove((name, table))
+                built.pop(name, None)
+                if conn.closed or conn.broken:
+                    conn = psycopg.connect(conn_str, autocommit=True)
+                continue
+            runs = built[name]["build_runs"] + [r["build_s"]] if name in built else [r["build_s"]]
+            r["build_runs"] = runs
+            r["build_s"] = min(runs)
+            built[name] = r
+    sql_runs = [built[name] for name, _ in sql_methods if name in built]
     sweep_sql(conn, sql_runs, qtexts, gt, efs)
     for r in sql_runs:
         del r["sql"]

@@ -39,6 +39,8 @@ struct BuildState {
     budget: usize,
     /// Set once the in-memory graph was written: the rest goes on pages.
     spilled: bool,
+    /// `WITH (neighbour_codes = ..)`.
+    neighbour_codes: bool,
     index_tuples: f64,
     words: Vec<f32>,
     /// Words per vector of the graph (0: variable, or not known yet).
@@ -103,7 +105,7 @@ impl BuildState {
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_GRAPH);
         let (built, tids) = collected.build(self.budget);
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE);
-        write_graph(&self.rel, self.stored, &built, &tids);
+        write_graph(&self.rel, self.stored, self.neighbour_codes, &built, &tids);
     }
 }
 
@@ -113,13 +115,14 @@ fn stored_metric_for(opclass: WordMetric, dims: usize, m: usize) -> WordMetric {
 }
 
 /// Writes the graph built on the values, storing codes of them when
-/// `stored` says so.
-fn write_graph(rel: &PgRelation, stored: WordMetric, built: &Built, tids: &[Tid]) {
+/// `stored` says so, and neighbour codes unless `neighbour_codes` is off.
+fn write_graph(rel: &PgRelation, stored: WordMetric, neighbour_codes: bool, built: &Built, tids: &[Tid]) {
+    let link_codes = if neighbour_codes { stored.link_codes() } else { ondisk::LinkCodes::None };
     let written = match built {
-        Built::Plain(graph) => write_stored(rel, stored, graph, None, tids),
+        Built::Plain(graph) => write_stored(rel, stored, link_codes, graph, None, tids),
         Built::Linked { graph, values } => {
             let data = values.flat_vectors().expect("linked graphs have fixed dimensions");
-            write_stored(rel, stored, graph, Some(ondisk::Values { data, dims: values.dims() }), tids)
+            write_stored(rel, stored, link_codes, graph, Some(ondisk::Values { data, dims: values.dims() }), tids)
         }
     };
     ondisk_or_raise(rel.relation(), written);
@@ -130,6 +133,7 @@ fn write_graph(rel: &PgRelation, stored: WordMetric, built: &Built, tids: &[Tid]
 fn write_stored<D: hnsw::Distance>(
     rel: &PgRelation,
     stored: WordMetric,
+    link_codes: ondisk::LinkCodes,
     graph: &hnsw::Hnsw<D>,
     values: Option<ondisk::Values<'_>>,
     tids: &[Tid],
@@ -137,7 +141,7 @@ fn write_stored<D: hnsw::Distance>(
     let value_dims = values.map_or(graph.dims(), |v| v.dims);
     let encode: ondisk::Encoder<'_> = &quantize::sq8::encode;
     let codes = stored.sq8.then(|| (stored.stored_words(value_dims), encode));
-    ondisk::write_graph_from(rel, graph, values, tids, stored.id(), codes, stored.link_codes())
+    ondisk::write_graph_from(rel, graph, values, tids, stored.id(), codes, link_codes)
 }
 
 #[pgrx::pg_guard]
@@ -175,11 +179,13 @@ fn fixed_dims(index: pg_sys::Relation, opclass: WordMetric) -> usize {
     }
 }
 
-fn params_of(index: pg_sys::Relation) -> HnswParams {
+/// The graph's parameters and whether to store neighbour codes.
+fn params_of(index: pg_sys::Relation) -> (HnswParams, bool) {
     // SAFETY: index is open.
     let opts = unsafe { options::of(index) };
-    HnswParams::new_checked(opts.m as usize, opts.ef_construction as usize, SEED)
-        .unwrap_or_else(|e| raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e.to_string()))
+    let params = HnswParams::new_checked(opts.m as usize, opts.ef_construction as usize, SEED)
+        .unwrap_or_else(|e| raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, e.to_string()));
+    (params, opts.neighbour_codes)
 }
 
 #[pgrx::pg_guard]
@@ -194,7 +200,7 @@ pub unsafe extern "C-unwind" fn ambuild(
             ereport!(ERROR, PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "ember_hnsw indexes exactly one column");
         }
         let opclass = opclass_of(index);
-        let params = params_of(index);
+        let (params, neighbour_codes) = params_of(index);
         let dims = fixed_dims(index, opclass);
         let mut state = BuildState {
             rel: PgRelation::new(index, pg_sys::ForkNumber::MAIN_FORKNUM, Logging::BuildUnlogged),
@@ -205,6 +211,7 @@ pub unsafe extern "C-unwind" fn ambuild(
             code: Vec::new(),
             budget: pg_sys::maintenance_work_mem as usize * 1024,
             spilled: false,
+            neighbour_codes,
             index_tuples: 0.0,
             words: Vec::new(),
             dims,
@@ -240,9 +247,9 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
     unsafe {
         let opclass = opclass_of(index);
         let rel = PgRelation::new(index, pg_sys::ForkNumber::INIT_FORKNUM, Logging::BuildUnlogged);
-        let (dims, params) = (fixed_dims(index, opclass), params_of(index));
+        let (dims, (params, neighbour_codes)) = (fixed_dims(index, opclass), params_of(index));
         let (built, tids) = Collected::new(dims, params, opclass).build(0);
-        write_graph(&rel, stored_metric_for(opclass, dims, params.m), &built, &tids);
+        write_graph(&rel, stored_metric_for(opclass, dims, params.m), neighbour_codes, &built, &tids);
         rel.log_all_pages();
     }
 }

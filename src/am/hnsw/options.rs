@@ -1,4 +1,5 @@
-//! `WITH (m = .., ef_construction = ..)`: reloptions of ember_hnsw.
+//! `WITH (m = .., ef_construction = .., neighbour_codes = ..)`: reloptions
+//! of ember_hnsw.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -21,7 +22,14 @@ pub struct HnswOptions {
     pub m: i32,
     /// `ef_construction`.
     pub ef_construction: i32,
+    /// `neighbour_codes`: store a code of each neighbour next to the
+    /// lists (where the metric and size allow; about twice the index
+    /// size, far fewer elements read per query).
+    pub neighbour_codes: bool,
 }
+
+/// The options of an index created without any.
+const DEFAULTS: HnswOptions = HnswOptions { vl_len_: 0, m: M.0, ef_construction: EF_CONSTRUCTION.0, neighbour_codes: true };
 
 static KIND: AtomicU32 = AtomicU32::new(0);
 
@@ -35,6 +43,7 @@ pub fn register() {
         let lock = pg_sys::AccessExclusiveLock as i32;
         pg_sys::add_int_reloption(kind, c"m".as_ptr(), c"Max number of neighbours per element on layers above 0 (layer 0 keeps 2m)".as_ptr(), M.0, M.1, M.2, lock);
         pg_sys::add_int_reloption(kind, c"ef_construction".as_ptr(), c"Size of the candidate list while building the graph".as_ptr(), EF_CONSTRUCTION.0, EF_CONSTRUCTION.1, EF_CONSTRUCTION.2, lock);
+        pg_sys::add_bool_reloption(kind, c"neighbour_codes".as_ptr(), c"Store compact codes of the neighbours next to each list (bigger index, faster queries)".as_ptr(), DEFAULTS.neighbour_codes, lock);
     }
 }
 
@@ -52,8 +61,13 @@ pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: b
             opttype: pg_sys::relopt_type::RELOPT_TYPE_INT,
             offset: std::mem::offset_of!(HnswOptions, ef_construction) as i32,
         },
+        pg_sys::relopt_parse_elt {
+            optname: c"neighbour_codes".as_ptr(),
+            opttype: pg_sys::relopt_type::RELOPT_TYPE_BOOL,
+            offset: std::mem::offset_of!(HnswOptions, neighbour_codes) as i32,
+        },
     ];
-    // SAFETY: the table describes HnswOptions' int fields; build_reloptions
+    // SAFETY: the table describes HnswOptions' fields; build_reloptions
     // returns a palloc'd HnswOptions or NULL when there are no options.
     unsafe { glue::build_reloptions::<HnswOptions>(reloptions, validate, KIND.load(Ordering::Relaxed), &table) }
 }
@@ -64,7 +78,7 @@ pub unsafe extern "C-unwind" fn amoptions(reloptions: pg_sys::Datum, validate: b
 /// `index` is an open ember_hnsw index.
 pub unsafe fn of(index: pg_sys::Relation) -> HnswOptions {
     // SAFETY: rd_options is NULL or what amoptions returned.
-    let opts = unsafe { glue::options_or(index, HnswOptions { vl_len_: 0, m: M.0, ef_construction: EF_CONSTRUCTION.0 }) };
+    let opts = unsafe { glue::options_or(index, DEFAULTS) };
     if opts.ef_construction < 2 * opts.m {
         ereport!(
             ERROR,

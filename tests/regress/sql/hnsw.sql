@@ -200,6 +200,18 @@ SET ember.iterative_scan = relaxed_order;
 SELECT count(*) AS returned, count(DISTINCT id) AS distinct_rows
 FROM (SELECT id FROM items ORDER BY v <-> '[0.3,-0.2,0.9,0,0.1,-0.5,0.4,0.2]' LIMIT 2000) t;
 RESET ember.iterative_scan;
+
+-- WITH (neighbour_codes = off): no codes next to the lists, so a smaller
+-- index whose scans read every neighbour; same rows found, inserts keep
+-- it valid.
+SELECT sqlstate_of('CREATE INDEX ON items USING ember_hnsw (v) WITH (neighbour_codes = sometimes)');
+CREATE TABLE items_nc AS SELECT id, v FROM items;
+CREATE INDEX items_nc_v ON items_nc USING ember_hnsw (v embedding_l2_ops) WITH (m = 8, ef_construction = 32, neighbour_codes = off);
+SELECT pg_relation_size('items_nc_v') < 0.8 * pg_relation_size('items_v') AS smaller;
+SELECT count(*) AS no_codes_in_exact FROM (SELECT id FROM items_nc ORDER BY v <-> '[0.3,-0.2,0.9,0,0.1,-0.5,0.4,0.2]' LIMIT 10) t JOIN exact10 USING (id);
+INSERT INTO items_nc SELECT id + 2000, v FROM items WHERE id <= 200;
+SELECT ember_hnsw_verify('items_nc_v');
+DROP TABLE items_nc;
 DROP TABLE exact10;
 
 -- Deletes: VACUUM removes them from the graph; they are never returned.
