@@ -293,6 +293,10 @@ def build_sql_index(conn, conn_str, name, table, metric, qtexts, m, efc):
     typ = cfg["type"]
     idx = f"{table}_v_idx"
     conn.execute(f"DROP INDEX IF EXISTS {idx}")
+    # Start from clean buffers: the dirty pages and WAL of the previous
+    # build (the other method's, when they alternate) are not flushed
+    # during this one.
+    conn.execute("CHECKPOINT")
     notices = []
     # CREATE INDEX is the first statement of a connection of its own: with a
     # statement just before it in the same session, PostgreSQL 15's 10 s

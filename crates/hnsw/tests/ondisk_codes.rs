@@ -59,11 +59,19 @@ fn build<D: Distance + Copy>(data: &[Vec<f32>], metric: D, codes: LinkCodes) -> 
     rel
 }
 
-/// Recall@10 and page reads per query, with code pruning on or off.
-fn measure<D: Distance + Copy>(rel: &MemRelation, metric: D, data: &[Vec<f32>], queries: &[Vec<f32>], prune: bool) -> (f64, f64) {
+/// Recall@10 and page reads per query, with code pruning on or off, and
+/// the bounds of iterative scans (`careful`) or not.
+fn measure<D: Distance + Copy>(
+    rel: &MemRelation,
+    metric: D,
+    data: &[Vec<f32>],
+    queries: &[Vec<f32>],
+    (prune, careful): (bool, bool),
+) -> (f64, f64) {
     let counting = Counting { rel, reads: Cell::new(0) };
     let graph = PageGraph::open(&counting, metric).unwrap();
     graph.set_code_pruning(prune);
+    graph.set_careful_bounds(careful);
     let (mut truth, mut found) = (Vec::new(), Vec::new());
     for q in queries {
         truth.push(exact_topk(data, q, 10, |a, b| metric.distance(a, b)));
@@ -94,11 +102,19 @@ fn check_pruning<D: Distance + Copy>(metric: D, codes: LinkCodes) {
     let graph = PageGraph::open(&rel, metric).unwrap();
     assert!(graph.has_codes(), "256 dimensions at m = {M} store codes");
     verify(&rel, &metric).unwrap();
-    let (recall_on, reads_on) = measure(&rel, metric, &data, &queries, true);
-    let (recall_off, reads_off) = measure(&rel, metric, &data, &queries, false);
+    let (recall_on, reads_on) = measure(&rel, metric, &data, &queries, (true, false));
+    let (recall_off, reads_off) = measure(&rel, metric, &data, &queries, (false, false));
     assert!(recall_on >= 0.9, "{codes:?}: recall {recall_on}");
     assert!(recall_on >= recall_off - 0.02, "{codes:?}: recall {recall_on} with pruning, {recall_off} without");
     assert!(reads_on < 0.9 * reads_off, "{codes:?}: {reads_on} page reads per query with pruning, {reads_off} without");
+    // Careful bounds (iterative scans) fail less often: they read more,
+    // still fewer than without pruning, and lose no recall.
+    let (recall_careful, reads_careful) = measure(&rel, metric, &data, &queries, (true, true));
+    assert!(recall_careful >= recall_on - 0.005, "{codes:?}: recall {recall_careful} careful, {recall_on} not");
+    assert!(
+        reads_on < reads_careful && reads_careful < reads_off,
+        "{codes:?}: page reads per query: {reads_on} pruning, {reads_careful} careful, {reads_off} reading all"
+    );
 }
 
 #[test]
@@ -156,7 +172,7 @@ fn inserts_and_vacuum_keep_codes_right() {
     for rel in [&built, &empty] {
         assert!(PageGraph::open(rel, Cosine).unwrap().has_codes());
         verify(rel, &Cosine).unwrap();
-        let (recall_on, _) = measure(rel, Cosine, &data, &queries, true);
+        let (recall_on, _) = measure(rel, Cosine, &data, &queries, (true, false));
         assert!(recall_on >= 0.9, "recall {recall_on}");
         // Vacuum a third: the repaired lists keep correct codes.
         bulk_delete(rel, &Cosine, |t| id_of(t).is_multiple_of(3)).unwrap();

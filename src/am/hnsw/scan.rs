@@ -75,6 +75,7 @@ impl ScanState {
         };
         let ef = gucs::HNSW_EF_SEARCH.get().max(1) as usize;
         graph_ref.set_code_pruning(gucs::HNSW_CODE_PRUNING.get());
+        graph_ref.set_careful_bounds(gucs::ITERATIVE_SCAN.get() != IterativeScan::Off);
         self.iter = Some(graph_ref.search_iter(&query, ef, order));
         self.graph = Some(graph);
     }

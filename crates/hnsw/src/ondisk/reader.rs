@@ -168,6 +168,8 @@ pub struct PageGraph<'r, R, D> {
     vector: RefCell<Vec<f32>>,
     coder: Option<LinkCoder>,
     prune: Cell<bool>,
+    /// `ε₀` of the bounds ([`PageGraph::set_careful_bounds`]).
+    epsilon0: Cell<Option<f64>>,
     /// The last query prepared against the codes, with a copy of it.
     link_query: RefCell<Option<(Vec<f32>, LinkQuery)>>,
 }
@@ -207,6 +209,7 @@ impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
             vector: RefCell::new(Vec::with_capacity(meta.dims as usize)),
             coder: coder_for_read(rel, &meta),
             prune: Cell::new(true),
+            epsilon0: Cell::new(None),
             link_query: RefCell::new(None),
         }
     }
@@ -215,6 +218,16 @@ impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
     /// default; no effect on an index without codes).
     pub fn set_code_pruning(&self, on: bool) {
         self.prune.set(on);
+    }
+
+    /// Bounds that fail less often, for scans that go past their first
+    /// batch ([`super::ITERATIVE_EPSILON0`]; they read more
+    /// elements). Off by default.
+    pub fn set_careful_bounds(&self, on: bool) {
+        let epsilon0 = on.then_some(super::codes::ITERATIVE_EPSILON0);
+        if self.epsilon0.replace(epsilon0) != epsilon0 {
+            self.link_query.replace(None);
+        }
     }
 
     /// Whether the index stores neighbour codes.
@@ -399,7 +412,11 @@ impl<R: RelationRead, D: Distance> GraphView for PageGraph<'_, R, D> {
         };
         let mut cached = self.link_query.borrow_mut();
         if cached.as_ref().is_none_or(|(q, _)| q.as_slice() != query) {
-            *cached = Some((query.to_vec(), coder.query(query)));
+            let prepared = match self.epsilon0.get() {
+                Some(epsilon0) => coder.query_with_epsilon(query, epsilon0),
+                None => coder.query(query),
+            };
+            *cached = Some((query.to_vec(), prepared));
         }
         let link_query = &cached.as_ref().expect("prepared above").1;
         let m = self.meta.m as usize;
