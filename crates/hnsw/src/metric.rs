@@ -5,7 +5,7 @@
 //! instead of breaking the heaps; the AM skips them anyway.
 
 /// A distance between two vectors of the same length; smaller is closer.
-pub trait Distance {
+pub trait Distance: Sync {
     /// The raw distance.
     fn distance(&self, a: &[f32], b: &[f32]) -> f32;
 
@@ -21,7 +21,7 @@ pub trait Distance {
     }
 }
 
-impl<F: Fn(&[f32], &[f32]) -> f32> Distance for F {
+impl<F: Fn(&[f32], &[f32]) -> f32 + Sync> Distance for F {
     #[inline]
     fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
         self(a, b)

@@ -138,7 +138,7 @@ pub fn greedy_layer<G: GraphView>(
     loop {
         graph.neighbours_bounded(query, current.node, level, &mut |_| true, &mut buf, &mut bounds);
         by_bound.clear();
-        by_bound.extend(bounds.iter().zip(&buf).map(|(&b, &node)| Scored { dist: unknown_as_none(b), node }));
+        by_bound.extend(bounds.iter().zip(&buf).map(|(&b, &node)| Scored { dist: nan_as_no_bound(b), node }));
         by_bound.sort_unstable();
         let mut moved = false;
         let mut next = by_bound.iter().peekable();
@@ -168,7 +168,7 @@ pub fn greedy_layer<G: GraphView>(
 }
 
 /// A NaN bound (no bound) as `-inf`, so that it rules nothing out.
-fn unknown_as_none(bound: f32) -> f32 {
+fn nan_as_no_bound(bound: f32) -> f32 {
     if bound.is_nan() {
         f32::NEG_INFINITY
     } else {

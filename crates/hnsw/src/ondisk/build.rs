@@ -62,7 +62,7 @@ pub(super) fn init_graph_page(page: &mut Page) {
 }
 
 /// Writes the code of a vector into the buffer.
-pub type Encoder<'e> = &'e dyn Fn(&[f32], &mut Vec<f32>);
+pub type Encoder<'e> = &'e (dyn Fn(&[f32], &mut Vec<f32>) + Sync);
 
 /// The values of a graph linked over link codes of them
 /// ([`crate::link`]): `dims` values per element, in id order.
@@ -251,7 +251,7 @@ pub fn write_graph_coded<R: RelationWrite, D: Distance>(
     heap_tids: &[Tid],
     metric_id: u8,
     code_words: usize,
-    encode: &dyn Fn(&[f32], &mut Vec<f32>),
+    encode: Encoder<'_>,
 ) -> Result<(), OnDiskError> {
     write_graph_from(rel, graph, None, heap_tids, metric_id, Some((code_words, encode)), LinkCodes::None)
 }
@@ -306,6 +306,10 @@ fn all_codes<D: Distance>(graph: &Hnsw<D>, stored: &Stored<'_>) -> Vec<u8> {
     codes
 }
 
+/// Elements whose tuples are encoded together while the previous chunk is
+/// written (about 15 MB at 384 dimensions with neighbour codes).
+const ENCODE_CHUNK: usize = 4096;
+
 fn write_stored<R: RelationWrite, D: Distance>(
     rel: &R,
     graph: &Hnsw<D>,
@@ -329,22 +333,48 @@ fn write_stored<R: RelationWrite, D: Distance>(
     let codes = all_codes(graph, stored);
     let meta = meta_of(graph, stored, Some(&layout), metric_id, link_codes);
     write_meta(rel, &meta, stored.coder.as_ref());
-    let mut current: Option<(u32, R::WriteGuard<'_>)> = None;
-    for id in 0..graph.len() as u32 {
-        let tuples = tuples_of(graph, stored, &layout, &codes, id, heap_tids[id as usize])?;
-        let targets = [layout.elements[id as usize], layout.neighbours[id as usize]];
-        for (bytes, tid) in tuples.iter().zip(targets) {
-            if current.as_ref().is_none_or(|(blk, _)| *blk != tid.blk) {
-                drop(current.take());
-                let (blk, mut guard) = rel.extend();
-                debug_assert_eq!(blk, tid.blk, "planned block");
-                init_graph_page(&mut guard);
-                current = Some((blk, guard));
+    // The tuples are encoded on every core, a chunk ahead of this thread,
+    // which writes them (pages are only touched here: the encoding is
+    // pure, so no Postgres call leaves the caller's thread). Encoding one
+    // after the other was half of the write phase.
+    let n = graph.len();
+    std::thread::scope(|scope| -> Result<(), OnDiskError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let (layout, codes) = (&layout, &codes);
+        scope.spawn(move || {
+            for start in (0..n).step_by(ENCODE_CHUNK) {
+                let ids = start as u32..(start + ENCODE_CHUNK).min(n) as u32;
+                let chunk: Result<Vec<[Vec<u8>; 2]>, OnDiskError> = ids
+                    .into_par_iter()
+                    .map(|id| tuples_of(graph, stored, layout, codes, id, heap_tids[id as usize]))
+                    .collect();
+                let failed = chunk.is_err();
+                // A closed channel: the writer stopped (an error); so do we.
+                if tx.send(chunk).is_err() || failed {
+                    return;
+                }
             }
-            let (_, guard) = current.as_mut().expect("page is open");
-            let off = page::add_item(guard, bytes);
-            debug_assert_eq!(off, Some(tid.off), "planned offset");
+        });
+        let mut current: Option<(u32, R::WriteGuard<'_>)> = None;
+        let mut id = 0;
+        for chunk in rx {
+            for tuples in chunk? {
+                let targets = [layout.elements[id], layout.neighbours[id]];
+                for (bytes, tid) in tuples.iter().zip(targets) {
+                    if current.as_ref().is_none_or(|(blk, _)| *blk != tid.blk) {
+                        drop(current.take());
+                        let (blk, mut guard) = rel.extend();
+                        debug_assert_eq!(blk, tid.blk, "planned block");
+                        init_graph_page(&mut guard);
+                        current = Some((blk, guard));
+                    }
+                    let (_, guard) = current.as_mut().expect("page is open");
+                    let off = page::add_item(guard, bytes);
+                    debug_assert_eq!(off, Some(tid.off), "planned offset");
+                }
+                id += 1;
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
