@@ -83,7 +83,7 @@ pub struct ParallelBuilder<D> {
     vectors: Vectors,
 }
 
-impl<D: Distance + Sync> ParallelBuilder<D> {
+impl<D: Distance> ParallelBuilder<D> {
     /// An empty builder of `dims`-dimensional vectors (`dims == 0`: any
     /// length, as [`Hnsw::new`]).
     ///

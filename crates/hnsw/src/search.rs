@@ -48,11 +48,24 @@ pub trait GraphView {
         bounds: &mut Vec<f32>,
     ) {
         let _ = query;
-        self.neighbours(node, level, out);
-        out.retain(|&n| fresh(n));
-        bounds.clear();
-        bounds.resize(out.len(), f32::NEG_INFINITY);
+        unbounded_neighbours(self, node, level, fresh, out, bounds);
     }
+}
+
+/// [`GraphView::neighbours_bounded`] without bounds (all `-inf`): the
+/// default, and what a view with codes does when they are off.
+pub fn unbounded_neighbours<G: GraphView + ?Sized>(
+    graph: &G,
+    node: G::Node,
+    level: usize,
+    fresh: &mut dyn FnMut(G::Node) -> bool,
+    out: &mut Vec<G::Node>,
+    bounds: &mut Vec<f32>,
+) {
+    graph.neighbours(node, level, out);
+    out.retain(|&n| fresh(n));
+    bounds.clear();
+    bounds.resize(out.len(), f32::NEG_INFINITY);
 }
 
 /// The distance an element must beat to enter `results` once it holds

@@ -404,11 +404,7 @@ impl<R: RelationRead, D: Distance> GraphView for PageGraph<'_, R, D> {
     ) {
         let coder = self.coder.as_ref().filter(|_| self.prune.get());
         let Some(coder) = coder else {
-            self.neighbours(node, level, out);
-            out.retain(|&n| fresh(n));
-            bounds.clear();
-            bounds.resize(out.len(), f32::NEG_INFINITY);
-            return;
+            return search::unbounded_neighbours(self, node, level, fresh, out, bounds);
         };
         let mut cached = self.link_query.borrow_mut();
         if cached.as_ref().is_none_or(|(q, _)| q.as_slice() != query) {
