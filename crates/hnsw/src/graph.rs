@@ -308,6 +308,7 @@ impl<D: Distance> Hnsw<D> {
             level0: Cell::from_mut(self.level0.as_mut_slice()).as_slice_of_cells(),
             upper: Cell::from_mut(self.upper.as_mut_slice()).as_slice_of_cells(),
             upper_starts: &self.upper_starts,
+            codes: None,
         };
         graph.insert(id, entry, &mut self.scratch);
         if level > entry.1 {

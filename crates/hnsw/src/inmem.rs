@@ -33,8 +33,10 @@ use std::fmt;
 use std::hint::{black_box, spin_loop};
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 
+use crate::build_codes::BuildCodes;
 use crate::graph::{sort_candidates, tie_break, HnswError, HnswParams};
 use crate::metric::Distance;
+use crate::ondisk::LinkQuery;
 use crate::search::Scored;
 
 /// Header bits holding a list's length.
@@ -236,6 +238,24 @@ impl Vectors {
         }
     }
 
+    /// `data` as vectors of `dims > 0` words each (a partial last one is
+    /// an error).
+    pub(crate) fn from_flat(dims: usize, data: Vec<f32>) -> Result<Self, HnswError> {
+        if dims == 0 || !data.len().is_multiple_of(dims) {
+            return Err(HnswError::BadParameter("flat vectors need fixed dimensions and whole vectors"));
+        }
+        let len = data.len() / dims;
+        if len >= u32::MAX as usize {
+            return Err(HnswError::BadParameter("too many elements"));
+        }
+        Ok(Self {
+            dims,
+            len,
+            data,
+            offsets: Vec::new(),
+        })
+    }
+
     pub(crate) fn dims(&self) -> usize {
         self.dims
     }
@@ -309,6 +329,10 @@ pub(crate) struct Scratch {
     flagged: Vec<(Scored<u32>, bool)>,
     kept: Vec<Scored<u32>>,
     pruned: Vec<Scored<u32>>,
+    /// The element being inserted as a query against neighbour codes
+    /// (with [`Graph::codes`]).
+    link_query: Option<LinkQuery>,
+    code_buf: Vec<f32>,
 }
 
 impl fmt::Debug for Scratch {
@@ -368,6 +392,9 @@ pub(crate) struct Graph<'a, D, S> {
     pub upper: &'a [S],
     /// Element `id`'s upper lists are `upper[upper_starts[id]..upper_starts[id + 1]]`.
     pub upper_starts: &'a [usize],
+    /// Neighbour codes, made as elements are inserted, bounding the
+    /// searches ([`crate::build_codes`]).
+    pub codes: Option<&'a BuildCodes<'a>>,
 }
 
 impl<'a, D: Distance, S: Slot> Graph<'a, D, S> {
@@ -418,18 +445,24 @@ impl<'a, D: Distance, S: Slot> Graph<'a, D, S> {
     }
 
     /// Greedy descent on one layer (beam width 1).
-    fn greedy(
-        &self,
-        query: &[f32],
-        start: Scored<u32>,
-        level: usize,
-        buf: &mut Vec<u32>,
-    ) -> Scored<u32> {
+    fn greedy(&self, query: &[f32], start: Scored<u32>, level: usize, s: &mut Scratch) -> Scored<u32> {
+        let Scratch {
+            buf,
+            link_query,
+            code_buf,
+            ..
+        } = s;
+        let bounded = self.codes.zip(link_query.as_ref());
         let mut current = start;
         loop {
             self.read(current.node, level, buf);
             let mut moved = false;
             for &n in buf.iter() {
+                if let Some((codes, q)) = bounded {
+                    if codes.lower_bound(q, n, code_buf) >= current.dist {
+                        continue;
+                    }
+                }
                 let dist = self.distance(query, n);
                 if dist < current.dist {
                     current = Scored { dist, node: n };
@@ -456,9 +489,12 @@ impl<'a, D: Distance, S: Slot> Graph<'a, D, S> {
             todo,
             entries,
             found,
+            link_query,
+            code_buf,
             ..
         } = s;
         let stamp = *stamp;
+        let bounded = self.codes.zip(link_query.as_ref());
         candidates.clear();
         results.clear();
         for &e in entries.iter() {
@@ -480,11 +516,26 @@ impl<'a, D: Distance, S: Slot> Graph<'a, D, S> {
                 black_box(self.list(next.node, level)[0].load());
             }
             todo.clear();
+            let full = results.len() >= ef;
             for &n in buf.iter() {
                 if first_visit(visited, stamp, n) {
                     todo.push(n);
-                    touch(self.vectors.get(n));
+                    match bounded {
+                        Some((codes, _)) if full => codes.prefetch(n),
+                        _ => touch(self.vectors.get(n)),
+                    }
                 }
+            }
+            if let (Some((codes, q)), Some(worst), true) = (bounded, results.peek(), full) {
+                // A neighbour that could not enter the full results is
+                // never read (nor later: the worst only gets closer).
+                todo.retain(|&n| {
+                    let keep = codes.lower_bound(q, n, code_buf) < worst.dist;
+                    if keep {
+                        prefetch(self.vectors.get(n));
+                    }
+                    keep
+                });
             }
             for (i, &n) in todo.iter().enumerate() {
                 if let Some(&next) = todo.get(i + 1) {
@@ -655,6 +706,15 @@ impl<'a, D: Distance, S: Slot> Graph<'a, D, S> {
         }
     }
 
+    /// Makes element `id`'s neighbour code, if the build makes them, and
+    /// prepares `s` to bound the searches that link it: before `id` is
+    /// linked anywhere (see [`crate::build_codes`]).
+    pub(crate) fn code_element(&self, id: u32, s: &mut Scratch) {
+        s.link_query = self
+            .codes
+            .map(|codes| codes.code_element(id, self.vectors.get(id), &mut s.code_buf));
+    }
+
     /// Links element `id` (already stored, with its lists) into
     /// the graph whose entry point is `entry`.
     pub(crate) fn insert(&self, id: u32, entry: (u32, usize), s: &mut Scratch) {
@@ -667,7 +727,7 @@ impl<'a, D: Distance, S: Slot> Graph<'a, D, S> {
             node: entry,
         };
         for l in (level + 1..=top).rev() {
-            current = self.greedy(query, current, l, &mut s.buf);
+            current = self.greedy(query, current, l, s);
         }
         s.entries.clear();
         s.entries.push(current);

@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod build_codes;
 mod graph;
 mod inmem;
 pub mod link;
@@ -30,5 +31,6 @@ pub mod search;
 
 pub use graph::{assign_level as graph_level, Hnsw, HnswError, HnswParams, MAX_LEVEL};
 pub use metric::{Cosine, Distance, InnerProduct, L1, L2};
+pub use build_codes::{BuildCoding, ElementCodes};
 pub use parallel::{estimate_bytes, ParallelBuilder};
 pub use search::{GraphView, ScanOrder, SearchIter};

@@ -20,6 +20,7 @@
 
 use distance::{dot_f16, l1_f16, l2_squared_f16};
 use half::f16;
+use rayon::prelude::*;
 
 use crate::metric::Distance;
 
@@ -92,6 +93,23 @@ pub fn pack(values: &[f32], normalize: bool, out: &mut Vec<f32>) {
         let hi = pair.get(1).map_or(f16::ZERO, |&x| f16::from_f32(x * scale));
         bytemuck::cast::<[f16; 2], f32>([lo, hi])
     }));
+}
+
+/// The link codes of `data` (`dims` values per vector) end to end, as
+/// [`pack`] writes them, packed on every core.
+pub fn pack_all(data: &[f32], dims: usize, normalize: bool) -> Vec<f32> {
+    let words = packed_words(dims);
+    if dims == 0 {
+        return Vec::new();
+    }
+    let mut out = vec![0f32; data.len() / dims * words];
+    out.par_chunks_mut(words)
+        .zip(data.par_chunks_exact(dims))
+        .for_each_init(Vec::new, |code, (out, values)| {
+            pack(values, normalize, code);
+            out.copy_from_slice(code);
+        });
+    out
 }
 
 /// Whether every vector of `data` (`dims` values each) has a norm within

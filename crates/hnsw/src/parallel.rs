@@ -27,6 +27,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::RwLock;
 
+use crate::build_codes::{BuildCodes, BuildCoding, ElementCodes};
 use crate::graph::{assign_level, Hnsw, HnswError, HnswParams, MAX_LEVEL};
 use crate::inmem::{level0_stride, upper_len, Graph, Scratch, Vectors, MAX_M};
 use crate::metric::Distance;
@@ -102,6 +103,18 @@ impl<D: Distance> ParallelBuilder<D> {
         }
     }
 
+    /// A builder holding `data`, vectors of `dims > 0` words end to end
+    /// (ids in that order), without copying them.
+    ///
+    /// # Panics
+    ///
+    /// If `params.m` is not between 1 and 127, as [`Hnsw::new`].
+    pub fn from_flat(dims: usize, params: HnswParams, metric: D, data: Vec<f32>) -> Result<Self, HnswError> {
+        let mut builder = Self::new(dims, params, metric);
+        builder.vectors = Vectors::from_flat(dims, data)?;
+        Ok(builder)
+    }
+
     /// Adds a vector; ids are dense in push order, as in [`Hnsw::insert`].
     pub fn push(&mut self, vector: &[f32]) -> Result<u32, HnswError> {
         let id = self.vectors.len() as u32;
@@ -161,6 +174,37 @@ impl<D: Distance> ParallelBuilder<D> {
         should_stop: &(dyn Fn() -> bool + Sync),
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<Hnsw<D>, HnswError> {
+        self.build_inner(threads, should_stop, progress, None)
+            .map(|(graph, _)| graph)
+    }
+
+    /// [`build_with_progress`](Self::build_with_progress), also making
+    /// every element's neighbour code with `coding` and bounding the
+    /// insert searches with them ([`crate::build_codes`]): fewer distances,
+    /// and the codes the pages get. `coding`'s kind must bound this
+    /// graph's distance (squared L2, or cosine distance).
+    pub fn build_coded(
+        self,
+        threads: usize,
+        should_stop: &(dyn Fn() -> bool + Sync),
+        progress: &(dyn Fn(usize) + Sync),
+        coding: BuildCoding<'_>,
+    ) -> Result<(Hnsw<D>, ElementCodes), HnswError> {
+        if self.vectors.dims() == 0 && coding.values.is_none() {
+            return Err(HnswError::BadParameter("coded builds need fixed dimensions"));
+        }
+        let codes = BuildCodes::new(coding, self.vectors.len())?;
+        let (graph, codes) = self.build_inner(threads, should_stop, progress, Some(codes))?;
+        Ok((graph, codes.expect("given").into_codes()))
+    }
+
+    fn build_inner<'v>(
+        self,
+        threads: usize,
+        should_stop: &(dyn Fn() -> bool + Sync),
+        progress: &(dyn Fn(usize) + Sync),
+        codes: Option<BuildCodes<'v>>,
+    ) -> Result<(Hnsw<D>, Option<BuildCodes<'v>>), HnswError> {
         let Self {
             params,
             metric,
@@ -192,6 +236,7 @@ impl<D: Distance> ParallelBuilder<D> {
             level0: &level0,
             upper: &upper,
             upper_starts: &upper_starts,
+            codes: codes.as_ref(),
         };
         let state = State {
             graph,
@@ -256,7 +301,7 @@ impl<D: Distance> ParallelBuilder<D> {
             Hnsw::from_parts(params, metric, vectors, level0, upper, upper_starts, entry);
         graph.fill_from_in_links();
         graph.repair_reachability();
-        Ok(graph)
+        Ok((graph, codes))
     }
 }
 
@@ -311,6 +356,7 @@ impl<D: Distance> State<'_, D> {
     }
 
     fn insert(&self, id: u32, scratch: &mut Scratch) {
+        self.graph.code_element(id, scratch);
         let level = self.graph.level(id);
         let entry = *self.entry.read().expect("no panic while holding it");
         match entry {

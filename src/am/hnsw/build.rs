@@ -103,9 +103,10 @@ impl BuildState {
         let empty = Collected::new(self.dims, self.params, self.opclass);
         let collected = std::mem::replace(&mut self.collected, empty);
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_GRAPH);
-        let (built, tids) = collected.build(self.budget);
+        let (link_codes, made_codes) = link_codes_of(self.stored, self.neighbour_codes);
+        let (built, codes, tids) = collected.build(self.budget, made_codes);
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE);
-        write_graph(&self.rel, self.stored, self.neighbour_codes, &built, &tids);
+        write_graph(&self.rel, self.stored, link_codes, &built, codes.as_ref(), &tids);
     }
 }
 
@@ -114,15 +115,31 @@ fn stored_metric_for(opclass: WordMetric, dims: usize, m: usize) -> WordMetric {
     WordMetric { sq8: opclass.codes_needed(dims, m), ..opclass }
 }
 
+/// The neighbour codes of an index (the metapage's kind; none with
+/// `neighbour_codes` off), and those its build makes: none where the
+/// pages store SQ8 codes of the values, which get no neighbour codes.
+fn link_codes_of(stored: WordMetric, neighbour_codes: bool) -> (ondisk::LinkCodes, ondisk::LinkCodes) {
+    let kind = if neighbour_codes { stored.link_codes() } else { ondisk::LinkCodes::None };
+    (kind, if stored.sq8 { ondisk::LinkCodes::None } else { kind })
+}
+
 /// Writes the graph built on the values, storing codes of them when
-/// `stored` says so, and neighbour codes unless `neighbour_codes` is off.
-fn write_graph(rel: &PgRelation, stored: WordMetric, neighbour_codes: bool, built: &Built, tids: &[Tid]) {
-    let link_codes = if neighbour_codes { stored.link_codes() } else { ondisk::LinkCodes::None };
+/// `stored` says so, and neighbour codes of kind `link_codes` (`made`:
+/// those the build made).
+fn write_graph(
+    rel: &PgRelation,
+    stored: WordMetric,
+    link_codes: ondisk::LinkCodes,
+    built: &Built,
+    made: Option<&hnsw::ElementCodes>,
+    tids: &[Tid],
+) {
+    let neighbour_codes = made.map_or(ondisk::NeighbourCodes::Make(link_codes), ondisk::NeighbourCodes::Made);
     let written = match built {
-        Built::Plain(graph) => write_stored(rel, stored, link_codes, graph, None, tids),
+        Built::Plain(graph) => write_stored(rel, stored, neighbour_codes, graph, None, tids),
         Built::Linked { graph, values } => {
             let data = values.flat_vectors().expect("linked graphs have fixed dimensions");
-            write_stored(rel, stored, link_codes, graph, Some(ondisk::Values { data, dims: values.dims() }), tids)
+            write_stored(rel, stored, neighbour_codes, graph, Some(ondisk::Values { data, dims: values.dims() }), tids)
         }
     };
     ondisk_or_raise(rel.relation(), written);
@@ -133,7 +150,7 @@ fn write_graph(rel: &PgRelation, stored: WordMetric, neighbour_codes: bool, buil
 fn write_stored<D: hnsw::Distance>(
     rel: &PgRelation,
     stored: WordMetric,
-    link_codes: ondisk::LinkCodes,
+    neighbour_codes: ondisk::NeighbourCodes<'_>,
     graph: &hnsw::Hnsw<D>,
     values: Option<ondisk::Values<'_>>,
     tids: &[Tid],
@@ -141,7 +158,7 @@ fn write_stored<D: hnsw::Distance>(
     let value_dims = values.map_or(graph.dims(), |v| v.dims);
     let encode: ondisk::Encoder<'_> = &quantize::sq8::encode;
     let codes = stored.sq8.then(|| (stored.stored_words(value_dims), encode));
-    ondisk::write_graph_from(rel, graph, values, tids, stored.id(), codes, link_codes)
+    ondisk::write_graph_from(rel, graph, values, tids, stored.id(), codes, neighbour_codes)
 }
 
 #[pgrx::pg_guard]
@@ -248,8 +265,10 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
         let opclass = opclass_of(index);
         let rel = PgRelation::new(index, pg_sys::ForkNumber::INIT_FORKNUM, Logging::BuildUnlogged);
         let (dims, (params, neighbour_codes)) = (fixed_dims(index, opclass), params_of(index));
-        let (built, tids) = Collected::new(dims, params, opclass).build(0);
-        write_graph(&rel, stored_metric_for(opclass, dims, params.m), neighbour_codes, &built, &tids);
+        let stored = stored_metric_for(opclass, dims, params.m);
+        let (link_codes, made_codes) = link_codes_of(stored, neighbour_codes);
+        let (built, codes, tids) = Collected::new(dims, params, opclass).build(0, made_codes);
+        write_graph(&rel, stored, link_codes, &built, codes.as_ref(), &tids);
         rel.log_all_pages();
     }
 }

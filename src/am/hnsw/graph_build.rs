@@ -7,12 +7,15 @@
 //! ([`WordMetric::half_link`]) and memory allows, it links over
 //! half-precision link codes (`hnsw::link`, half the memory read per
 //! distance: 25-30% faster) and the pages get the values themselves.
+//! Where the index stores neighbour codes, the build makes them as it
+//! links, and its searches skip the neighbours they rule out
+//! (`hnsw::build_codes`).
 
 use std::sync::atomic::Ordering;
 
 use hnsw::link::HalfLink;
-use hnsw::ondisk::Tid;
-use hnsw::{Hnsw, HnswError, HnswParams, ParallelBuilder};
+use hnsw::ondisk::{centroid_of, LinkCodes, LinkCoder, Tid, Values};
+use hnsw::{BuildCoding, ElementCodes, Hnsw, HnswError, HnswParams, ParallelBuilder};
 use pgrx::{check_for_interrupts, PgSqlErrorCode};
 
 use super::super::offload::offload;
@@ -55,31 +58,42 @@ impl Collected {
     }
 
     /// Builds the graph, reporting progress and honouring query cancel;
-    /// returns it with the heap TID of each element. The graph is linked
+    /// returns it with the heap TID of each element, and the neighbour
+    /// codes of kind `codes` when the values have them. The graph is linked
     /// over half-precision link codes when the values allow it
     /// ([`WordMetric::half_link`]) and the codes fit in `budget` bytes
     /// next to the values.
-    pub fn build(self, budget: usize) -> (Built, Vec<Tid>) {
+    pub fn build(self, budget: usize, codes: LinkCodes) -> (Built, Option<ElementCodes>, Vec<Tid>) {
         let link = self.half_link(budget);
+        let coder = self.coder(codes);
         let Self { builder, params, tids, .. } = self;
-        let built = match (link, builder.flat_vectors()) {
+        let (built, codes) = match (link, builder.flat_vectors()) {
             (Some(link), Some(values)) => {
                 let (dims, words) = (builder.dims(), hnsw::link::packed_words(builder.dims()));
-                let mut linked = ParallelBuilder::new(words, params, link);
-                linked.reserve(tids.len(), words);
-                let mut code = Vec::new();
-                for (i, value) in values.chunks_exact(dims).enumerate() {
-                    if i % 4096 == 0 {
-                        check_for_interrupts!();
-                    }
-                    hnsw::link::pack(value, link.normalizes(), &mut code);
-                    linked.push(&code).unwrap_or_else(|e| raise_code(PgSqlErrorCode::ERRCODE_DATA_EXCEPTION, e.to_string()));
-                }
-                Built::Linked { graph: link_graph(linked), values: builder }
+                check_for_interrupts!();
+                let packed = hnsw::link::pack_all(values, dims, link.normalizes());
+                let linked = ParallelBuilder::from_flat(words, params, link, packed)
+                    .unwrap_or_else(|e| raise_code(PgSqlErrorCode::ERRCODE_DATA_EXCEPTION, e.to_string()));
+                let coding = coder.map(|coder| BuildCoding { coder, values: Some(Values { data: values, dims }) });
+                let (graph, codes) = link_graph(linked, coding);
+                (Built::Linked { graph, values: builder }, codes)
             }
-            _ => Built::Plain(link_graph(builder)),
+            _ => {
+                let coding = coder.map(|coder| BuildCoding { coder, values: None });
+                let (graph, codes) = link_graph(builder, coding);
+                (Built::Plain(graph), codes)
+            }
         };
-        (built, tids)
+        (built, codes, tids)
+    }
+
+    /// The coder of neighbour codes of kind `kind` for these values, if
+    /// they have codes (fixed dimensions that fit, see `hnsw::ondisk::codes`).
+    fn coder(&self, kind: LinkCodes) -> Option<LinkCoder> {
+        let values = self.builder.flat_vectors().filter(|_| kind != LinkCodes::None)?;
+        let dims = self.builder.dims();
+        let centroid = centroid_of(kind, dims, self.len(), |i| &values[i * dims..][..dims]);
+        LinkCoder::for_build(kind, self.params.m, centroid)
     }
 
     /// The link distance to build with, if any: where the values allow it
@@ -105,10 +119,19 @@ pub enum Built {
     Linked { graph: Hnsw<HalfLink>, values: ParallelBuilder<WordMetric> },
 }
 
-/// Links the graph on every core off the backend's thread.
-fn link_graph<D: hnsw::Distance + Send + Sync>(builder: ParallelBuilder<D>) -> Hnsw<D> {
+/// Links the graph on every core off the backend's thread, making
+/// neighbour codes with `coding` if given.
+fn link_graph<D: hnsw::Distance + Send + Sync>(
+    builder: ParallelBuilder<D>,
+    coding: Option<BuildCoding<'_>>,
+) -> (Hnsw<D>, Option<ElementCodes>) {
     let result = offload("ember_hnsw build", |signals| {
-        builder.build_with_progress(0, &|| signals.stop.load(Ordering::Relaxed), &|d| signals.done.store(d, Ordering::Relaxed))
+        let stop = || signals.stop.load(Ordering::Relaxed);
+        let progress = |done| signals.done.store(done, Ordering::Relaxed);
+        match coding {
+            Some(coding) => builder.build_coded(0, &stop, &progress, coding).map(|(graph, codes)| (graph, Some(codes))),
+            None => builder.build_with_progress(0, &stop, &progress).map(|graph| (graph, None)),
+        }
     });
     match result {
         Ok(graph) => graph,

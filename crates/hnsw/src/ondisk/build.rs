@@ -5,6 +5,7 @@ use pagestore::{Page, RelationWrite};
 use rayon::prelude::*;
 
 use super::codes::{centroid_of, code_len, encode_centroid, LinkCodes, LinkCoder};
+use crate::build_codes::ElementCodes;
 use super::tuples::{ElementTuple, Meta, NeighbourTuple, Special, Tid};
 use super::OnDiskError;
 use crate::metric::Distance;
@@ -256,20 +257,48 @@ pub fn write_graph_coded<R: RelationWrite, D: Distance>(
     write_graph_from(rel, graph, None, heap_tids, metric_id, Some((code_words, encode)), LinkCodes::None)
 }
 
+/// The neighbour codes a written graph gets.
+#[derive(Debug, Clone, Copy)]
+pub enum NeighbourCodes<'c> {
+    /// Made while writing, bounding this kind of distance (stored only
+    /// where [`code_len`] allows; none for [`LinkCodes::None`]).
+    Make(LinkCodes),
+    /// Made by the build ([`crate::ParallelBuilder::build_coded`]): they
+    /// must be the codes `Make` of their coder's kind would make.
+    Made(&'c ElementCodes),
+}
+
+impl From<LinkCodes> for NeighbourCodes<'_> {
+    fn from(kind: LinkCodes) -> Self {
+        Self::Make(kind)
+    }
+}
+
+impl NeighbourCodes<'_> {
+    fn kind(&self) -> LinkCodes {
+        match self {
+            Self::Make(kind) => *kind,
+            Self::Made(made) => made.coder.kind(),
+        }
+    }
+}
+
 /// [`write_graph`] or [`write_graph_coded`] (`codes`: `(code_words,
 /// encode)`) of a graph linked over link codes: the elements get `values`
-/// (or their codes) instead of the graph's own vectors. `link_codes`
-/// says which distance neighbour codes bound ([`super::codes`]; stored
-/// only where [`code_len`] allows).
-pub fn write_graph_from<R: RelationWrite, D: Distance>(
+/// (or their codes) instead of the graph's own vectors. `neighbour_codes`
+/// says which distance neighbour codes bound ([`super::codes`]), or gives
+/// the codes the build made.
+pub fn write_graph_from<'c, R: RelationWrite, D: Distance>(
     rel: &R,
     graph: &Hnsw<D>,
     values: Option<Values<'_>>,
     heap_tids: &[Tid],
     metric_id: u8,
     codes: Option<(usize, Encoder<'_>)>,
-    link_codes: LinkCodes,
+    neighbour_codes: impl Into<NeighbourCodes<'c>>,
 ) -> Result<(), OnDiskError> {
+    let neighbour_codes = neighbour_codes.into();
+    let link_codes = neighbour_codes.kind();
     if let Some(Values { data, dims }) = values {
         if dims == 0 || data.len() != graph.len() * dims {
             return Err(OnDiskError::BadInput("one value of fixed dimensions per element is required"));
@@ -285,12 +314,27 @@ pub fn write_graph_from<R: RelationWrite, D: Distance>(
         return Err(OnDiskError::BadInput("coded vectors need fixed dimensions"));
     }
     let shape = meta_of(graph, &stored, None, metric_id, link_codes);
-    if code_len(&shape) > 0 {
-        let dims = shape.dims as usize;
-        let centroid = centroid_of(link_codes, dims, graph.len(), |i| stored.value(graph, i as u32));
-        stored.coder = LinkCoder::new(&shape, centroid);
-    }
-    write_stored(rel, graph, heap_tids, metric_id, link_codes, &stored)
+    let len = code_len(&shape);
+    let made = match neighbour_codes {
+        _ if len == 0 => None,
+        NeighbourCodes::Make(_) => {
+            let dims = shape.dims as usize;
+            let centroid = centroid_of(link_codes, dims, graph.len(), |i| stored.value(graph, i as u32));
+            stored.coder = LinkCoder::new(&shape, centroid);
+            None
+        }
+        NeighbourCodes::Made(made) => {
+            if made.coder.len() != len
+                || made.coder.centroid().len() != shape.dims as usize
+                || made.codes.len() != graph.len() * len
+            {
+                return Err(OnDiskError::BadInput("the build's neighbour codes do not fit this graph"));
+            }
+            stored.coder = Some(made.coder.clone());
+            Some(made.codes.as_slice())
+        }
+    };
+    write_stored(rel, graph, heap_tids, metric_id, link_codes, &stored, made)
 }
 
 /// Every element's neighbour code, end to end, computed on every core
@@ -317,6 +361,7 @@ fn write_stored<R: RelationWrite, D: Distance>(
     metric_id: u8,
     link_codes: LinkCodes,
     stored: &Stored<'_>,
+    made: Option<&[u8]>,
 ) -> Result<(), OnDiskError> {
     if rel.nblocks() != 0 {
         return Err(OnDiskError::NotEmpty);
@@ -330,7 +375,14 @@ fn write_stored<R: RelationWrite, D: Distance>(
         return Err(OnDiskError::BadInput("dimensions must be at most 65535"));
     }
     let layout = plan(graph, stored)?;
-    let codes = all_codes(graph, stored);
+    let computed;
+    let codes = match made {
+        Some(made) => made,
+        None => {
+            computed = all_codes(graph, stored);
+            &computed
+        }
+    };
     let meta = meta_of(graph, stored, Some(&layout), metric_id, link_codes);
     write_meta(rel, &meta, stored.coder.as_ref());
     // The tuples are encoded on every core, a chunk ahead of this thread,
@@ -340,7 +392,7 @@ fn write_stored<R: RelationWrite, D: Distance>(
     let n = graph.len();
     std::thread::scope(|scope| -> Result<(), OnDiskError> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let (layout, codes) = (&layout, &codes);
+        let layout = &layout;
         scope.spawn(move || {
             for start in (0..n).step_by(ENCODE_CHUNK) {
                 let ids = start as u32..(start + ENCODE_CHUNK).min(n) as u32;

@@ -22,6 +22,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use pagestore::page;
+use rayon::prelude::*;
 use pagestore::{Page, RelationRead};
 use quantize::rabitq::{self, Code, Query, Rotation};
 
@@ -189,6 +190,25 @@ impl LinkCoder {
         })
     }
 
+    /// The coder a build writes for values of `centroid.len()` dimensions
+    /// in a graph with parameter `m` (the one [`LinkCoder::new`] gives for
+    /// the metapage it writes); `None` when such an index stores no codes.
+    pub fn for_build(kind: LinkCodes, m: usize, centroid: Vec<f32>) -> Option<Self> {
+        let dims = centroid.len();
+        let len = code_len_for(dims, m);
+        (kind != LinkCodes::None && len > 0).then(|| Self {
+            kind,
+            rotation: rotation_for(dims),
+            centroid,
+            len,
+        })
+    }
+
+    /// The kind of distance the codes bound.
+    pub fn kind(&self) -> LinkCodes {
+        self.kind
+    }
+
     /// Bytes per code.
     pub fn len(&self) -> usize {
         self.len
@@ -235,6 +255,22 @@ impl LinkCoder {
         }
     }
 
+    /// The code of `v` as words into `code` (cleared first; left empty
+    /// when `v` has none) and `v` prepared as a query with bounds of
+    /// confidence `epsilon0`, from one rotation: what a build needs of
+    /// each element it links.
+    pub(crate) fn code_and_query(&self, v: &[f32], epsilon0: f64, code: &mut Vec<f32>) -> LinkQuery {
+        code.clear();
+        let y = self.residual(v);
+        if let Some(y) = &y {
+            rabitq::encode(y, code);
+        }
+        LinkQuery {
+            kind: self.kind,
+            query: y.map(|y| Query::with_epsilon(&y, epsilon0)),
+        }
+    }
+
     /// The prepared query; its bounds are `-inf` (prune nothing) when the
     /// query has no code (zero vector under cosine, not finite).
     pub fn query(&self, q: &[f32]) -> LinkQuery {
@@ -263,7 +299,19 @@ impl LinkQuery {
     /// query to the value coded by `code`; `-inf` when there is no code.
     #[inline]
     pub fn lower_bound(&self, code: &[u8]) -> f32 {
-        let (Some(q), Some(code)) = (&self.query, Code::from_le_bytes(code)) else {
+        self.bound_of(Code::from_le_bytes(code))
+    }
+
+    /// [`LinkQuery::lower_bound`] of a code held as words (as
+    /// `rabitq::encode` writes it); `-inf` for no code (empty words).
+    #[inline]
+    pub(crate) fn lower_bound_words(&self, words: &[f32]) -> f32 {
+        self.bound_of(Code::view(words))
+    }
+
+    #[inline]
+    fn bound_of(&self, code: Option<Code<'_>>) -> f32 {
+        let (Some(q), Some(code)) = (&self.query, code) else {
             return f32::NEG_INFINITY;
         };
         // NaN (a code of other dimensions) compares false: prunes nothing.
@@ -278,28 +326,40 @@ impl LinkQuery {
 
 /// Mean of the vectors `vector(i)`, `i` in `0..n` (their unit vectors for
 /// cosine), for the build's centroid; skips vectors without a code (other
-/// length, zero under cosine, not finite).
+/// length, zero under cosine, not finite). Summed on every core, in fixed
+/// chunks added up in order, so the result does not depend on the threads.
 pub fn centroid_of<'v>(
     kind: LinkCodes,
     dims: usize,
     n: usize,
-    vector: impl Fn(usize) -> &'v [f32],
+    vector: impl Fn(usize) -> &'v [f32] + Sync,
 ) -> Vec<f32> {
+    const CHUNK: usize = 4096;
+    let partial = |chunk: usize| {
+        let mut sum = vec![0f64; dims];
+        let mut count = 0usize;
+        let mut scratch = Vec::new();
+        for i in chunk * CHUNK..((chunk + 1) * CHUNK).min(n) {
+            let v = vector(i);
+            if v.len() != dims {
+                continue;
+            }
+            let Some(v) = prepared(kind, v, &mut scratch) else {
+                continue;
+            };
+            if v.iter().all(|x| x.is_finite()) {
+                sum.iter_mut().zip(v).for_each(|(s, &x)| *s += f64::from(x));
+                count += 1;
+            }
+        }
+        (sum, count)
+    };
+    let partials: Vec<(Vec<f64>, usize)> = (0..n.div_ceil(CHUNK)).into_par_iter().map(partial).collect();
     let mut sum = vec![0f64; dims];
     let mut count = 0usize;
-    let mut scratch = Vec::new();
-    for i in 0..n {
-        let v = vector(i);
-        if v.len() != dims {
-            continue;
-        }
-        let Some(v) = prepared(kind, v, &mut scratch) else {
-            continue;
-        };
-        if v.iter().all(|x| x.is_finite()) {
-            sum.iter_mut().zip(v).for_each(|(s, &x)| *s += f64::from(x));
-            count += 1;
-        }
+    for (part, c) in partials {
+        sum.iter_mut().zip(part).for_each(|(s, x)| *s += x);
+        count += c;
     }
     sum.iter().map(|&s| if count > 0 { (s / count as f64) as f32 } else { 0.0 }).collect()
 }

@@ -1,0 +1,137 @@
+//! Neighbour codes made while the graph is linked, bounding the build's
+//! own beam searches the way they bound scans ([`crate::ondisk::codes`]).
+//!
+//! Linking is most of a build, and most of linking is the insert
+//! searches: about 900 distances per element at `ef_construction` 64,
+//! each fetching a vector from a random place. With a code for every
+//! element already linked, a neighbour whose lower bound is not below the
+//! worst of a full result set could not enter it, so its vector is not
+//! read. The bound holds with high probability, not always: a miss only
+//! leaves out a candidate a beam search might have kept, as at scan time.
+//!
+//! The codes are the ones the pages get (same coder, same arithmetic), so
+//! the write phase encodes nothing. Each element's code is made by the
+//! thread that inserts it, from the same rotation as its query, before the
+//! element is linked anywhere: a thread that finds it in a neighbour list
+//! read the list under its sequence lock (an acquire of the header the
+//! linking thread released), so it sees the code too. A code not written
+//! yet reads as zeros, which is no code: no bound.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::graph::HnswError;
+use crate::ondisk::{LinkCoder, LinkQuery, Values};
+
+/// `ε₀` of the build's bounds: scans' (see `codes::LINK_EPSILON0`).
+const BUILD_EPSILON0: f64 = 1.0;
+
+/// The coder a build makes neighbour codes with, and the values it codes
+/// when they are not the graph's own vectors (a graph linked over
+/// [`crate::link`] codes).
+#[derive(Debug, Clone)]
+pub struct BuildCoding<'v> {
+    /// The index's coder (its centroid computed from every value).
+    pub coder: LinkCoder,
+    /// The values in element order; `None`: the graph's vectors.
+    pub values: Option<Values<'v>>,
+}
+
+/// Every element's neighbour code, end to end in element order, and the
+/// coder that made them: what `ondisk::write_graph_from` stores.
+#[derive(Debug, Clone)]
+pub struct ElementCodes {
+    /// The coder (`coder.len()` bytes per code).
+    pub coder: LinkCoder,
+    /// The codes, little-endian; all zeros for a value with none.
+    pub codes: Vec<u8>,
+}
+
+/// The codes of a build in progress.
+#[derive(Debug)]
+pub(crate) struct BuildCodes<'v> {
+    coder: LinkCoder,
+    values: Option<Values<'v>>,
+    /// Words per code.
+    len: usize,
+    /// Words from one code to the next: `len` rounded up to whole cache
+    /// lines, so that reading a code misses the caches once.
+    stride: usize,
+    /// Where the codes start in `words` (at a cache line).
+    start: usize,
+    words: Vec<AtomicU32>,
+}
+
+/// Words of a cache line.
+const LINE_WORDS: usize = 64 / size_of::<AtomicU32>();
+
+impl<'v> BuildCodes<'v> {
+    /// Room for the codes of `n` elements.
+    pub(crate) fn new(coding: BuildCoding<'v>, n: usize) -> Result<Self, HnswError> {
+        let BuildCoding { coder, values } = coding;
+        if let Some(v) = values {
+            if v.dims != coder.centroid().len() || v.data.len() != n * v.dims {
+                return Err(HnswError::BadParameter("one coded value per element is required"));
+            }
+        }
+        let len = coder.len() / 4;
+        let stride = len.div_ceil(LINE_WORDS) * LINE_WORDS;
+        let words: Vec<AtomicU32> = (0..n * stride + LINE_WORDS).map(|_| AtomicU32::new(0)).collect();
+        let start = words.as_ptr().align_offset(64).min(LINE_WORDS);
+        Ok(Self {
+            coder,
+            values,
+            len,
+            stride,
+            start,
+            words,
+        })
+    }
+
+    /// Makes element `id`'s code (`own`: its graph vector, coded when
+    /// there are no separate values) and returns it prepared as a query.
+    pub(crate) fn code_element(&self, id: u32, own: &[f32], buf: &mut Vec<f32>) -> LinkQuery {
+        let value = match self.values {
+            Some(Values { data, dims }) => &data[id as usize * dims..][..dims],
+            None => own,
+        };
+        let query = self.coder.code_and_query(value, BUILD_EPSILON0, buf);
+        if buf.len() == self.len {
+            for (slot, w) in self.slots(id).iter().zip(buf.iter()) {
+                slot.store(w.to_bits(), Ordering::Relaxed);
+            }
+        }
+        query
+    }
+
+    /// A lower bound (with high probability) on the distance from the
+    /// element `query` was made of to element `id`; `-inf` without a code.
+    #[inline]
+    pub(crate) fn lower_bound(&self, query: &LinkQuery, id: u32, buf: &mut Vec<f32>) -> f32 {
+        buf.clear();
+        buf.extend(self.slots(id).iter().map(|w| f32::from_bits(w.load(Ordering::Relaxed))));
+        query.lower_bound_words(buf)
+    }
+
+    /// Starts fetching element `id`'s code into the caches.
+    #[inline]
+    pub(crate) fn prefetch(&self, id: u32) {
+        for line in self.slots(id).chunks(LINE_WORDS) {
+            pagestore::page::prefetch_address(line.as_ptr().cast());
+        }
+    }
+
+    #[inline]
+    fn slots(&self, id: u32) -> &[AtomicU32] {
+        &self.words[self.start + id as usize * self.stride..][..self.len]
+    }
+
+    /// The finished codes.
+    pub(crate) fn into_codes(self) -> ElementCodes {
+        let n = (self.words.len() - LINE_WORDS) / self.stride;
+        let mut codes = Vec::with_capacity(n * self.len * 4);
+        for id in 0..n as u32 {
+            codes.extend(self.slots(id).iter().flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes()));
+        }
+        ElementCodes { coder: self.coder, codes }
+    }
+}
