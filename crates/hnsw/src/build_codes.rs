@@ -19,6 +19,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use quantize::rabitq::Estimate;
+
 use crate::graph::HnswError;
 use crate::ondisk::{LinkCoder, LinkQuery, Values};
 
@@ -110,6 +112,23 @@ impl<'v> BuildCodes<'v> {
         buf.clear();
         buf.extend(self.slots(id).iter().map(|w| f32::from_bits(w.load(Ordering::Relaxed))));
         query.lower_bound_words(buf)
+    }
+
+    /// [`BuildCodes::lower_bound`] of each of `ids` into `out` (cleared
+    /// first), estimated together; `buf` and `estimates` are scratch.
+    pub(crate) fn lower_bounds(
+        &self,
+        query: &LinkQuery,
+        ids: &[u32],
+        buf: &mut Vec<f32>,
+        estimates: &mut Vec<Estimate>,
+        out: &mut Vec<f32>,
+    ) {
+        buf.clear();
+        for &id in ids {
+            buf.extend(self.slots(id).iter().map(|w| f32::from_bits(w.load(Ordering::Relaxed))));
+        }
+        query.lower_bounds_words(buf, ids.len(), estimates, out);
     }
 
     /// Starts fetching element `id`'s code into the caches.

@@ -33,6 +33,8 @@ use std::fmt;
 use std::hint::{black_box, spin_loop};
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 
+use quantize::rabitq::Estimate;
+
 use crate::build_codes::BuildCodes;
 use crate::graph::{sort_candidates, tie_break, HnswError, HnswParams};
 use crate::metric::Distance;
@@ -333,6 +335,8 @@ pub(crate) struct Scratch {
     /// (with [`Graph::codes`]).
     link_query: Option<LinkQuery>,
     code_buf: Vec<f32>,
+    estimates: Vec<Estimate>,
+    bounds: Vec<f32>,
 }
 
 impl fmt::Debug for Scratch {
@@ -491,6 +495,8 @@ impl<'a, D: Distance, S: Slot> Graph<'a, D, S> {
             found,
             link_query,
             code_buf,
+            estimates,
+            bounds,
             ..
         } = s;
         let stamp = *stamp;
@@ -529,12 +535,14 @@ impl<'a, D: Distance, S: Slot> Graph<'a, D, S> {
             if let (Some((codes, q)), Some(worst), true) = (bounded, results.peek(), full) {
                 // A neighbour that could not enter the full results is
                 // never read (nor later: the worst only gets closer).
+                codes.lower_bounds(q, todo, code_buf, estimates, bounds);
+                let mut at = bounds.iter();
                 todo.retain(|&n| {
-                    let keep = codes.lower_bound(q, n, code_buf) < worst.dist;
-                    if keep {
+                    let ruled_out = at.next().is_some_and(|&bound| bound >= worst.dist);
+                    if !ruled_out {
                         prefetch(self.vectors.get(n));
                     }
-                    keep
+                    !ruled_out
                 });
             }
             for (i, &n) in todo.iter().enumerate() {

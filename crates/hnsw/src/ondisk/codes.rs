@@ -24,7 +24,7 @@ use std::sync::Arc;
 use pagestore::page;
 use rayon::prelude::*;
 use pagestore::{Page, RelationRead};
-use quantize::rabitq::{self, Code, Query, Rotation};
+use quantize::rabitq::{self, Code, Estimate, Query, Rotation};
 
 use super::tuples::Meta;
 
@@ -307,6 +307,34 @@ impl LinkQuery {
     #[inline]
     pub(crate) fn lower_bound_words(&self, words: &[f32]) -> f32 {
         self.bound_of(Code::view(words))
+    }
+
+    /// [`LinkQuery::lower_bound_words`] of `count` consecutive codes
+    /// (`codes`, whole codes end to end) into `out` (cleared first), in one
+    /// pass: `-inf` for each that is no code. `estimates` is scratch.
+    pub(crate) fn lower_bounds_words(
+        &self,
+        codes: &[f32],
+        count: usize,
+        estimates: &mut Vec<Estimate>,
+        out: &mut Vec<f32>,
+    ) {
+        out.clear();
+        let Some(q) = &self.query else {
+            out.resize(count, f32::NEG_INFINITY);
+            return;
+        };
+        estimates.clear();
+        q.estimate_all(codes, estimates);
+        let scale = if self.kind == LinkCodes::Cosine { 0.5 } else { 1.0 };
+        out.extend(estimates.iter().map(|e| {
+            let lower = e.lower();
+            if lower.is_nan() {
+                f32::NEG_INFINITY
+            } else {
+                lower * scale
+            }
+        }));
     }
 
     #[inline]
