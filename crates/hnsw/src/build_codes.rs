@@ -22,7 +22,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use quantize::rabitq::Estimate;
 
 use crate::graph::HnswError;
-use crate::ondisk::{LinkCoder, LinkQuery, Values};
+use crate::ondisk::codes::code_len_for;
+use crate::ondisk::{LinkCodes, LinkCoder, LinkQuery, Values};
 
 /// `ε₀` of the build's bounds: scans' (see `codes::LINK_EPSILON0`).
 const BUILD_EPSILON0: f64 = 1.0;
@@ -48,6 +49,23 @@ pub struct ElementCodes {
     pub codes: Vec<u8>,
 }
 
+/// Bytes a build that makes codes of `kind` holds per element for them,
+/// for values of `dims` dimensions in a graph with `m` (0: none, such
+/// values have no codes).
+pub fn code_bytes(kind: LinkCodes, dims: usize, m: usize) -> usize {
+    let words = code_len_for(dims, m) / 4;
+    if kind == LinkCodes::None {
+        return 0;
+    }
+    stride_of(words) * 4
+}
+
+/// Words from one code of `words` words to the next: whole cache lines, so
+/// that reading a code misses the caches once.
+fn stride_of(words: usize) -> usize {
+    words.div_ceil(LINE_WORDS) * LINE_WORDS
+}
+
 /// The codes of a build in progress.
 #[derive(Debug)]
 pub(crate) struct BuildCodes<'v> {
@@ -55,8 +73,7 @@ pub(crate) struct BuildCodes<'v> {
     values: Option<Values<'v>>,
     /// Words per code.
     len: usize,
-    /// Words from one code to the next: `len` rounded up to whole cache
-    /// lines, so that reading a code misses the caches once.
+    /// Words from one code to the next ([`stride_of`]).
     stride: usize,
     /// Where the codes start in `words` (at a cache line).
     start: usize,
@@ -76,7 +93,7 @@ impl<'v> BuildCodes<'v> {
             }
         }
         let len = coder.len() / 4;
-        let stride = len.div_ceil(LINE_WORDS) * LINE_WORDS;
+        let stride = stride_of(len);
         let words: Vec<AtomicU32> = (0..n * stride + LINE_WORDS).map(|_| AtomicU32::new(0)).collect();
         let start = words.as_ptr().align_offset(64).min(LINE_WORDS);
         Ok(Self {

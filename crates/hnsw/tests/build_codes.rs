@@ -167,3 +167,14 @@ fn codes_that_do_not_fit_the_graph_are_refused() {
     let coding = BuildCoding { coder: coder(LinkCodes::L2Squared, &data), values: Some(Values { data: &values, dims: DIMS }) };
     assert!(b.build_coded(1, &|| false, &|_| {}, coding).is_err(), "one value per element");
 }
+
+#[test]
+fn a_build_budgets_a_cache_line_per_code() {
+    use hnsw::build_codes::code_bytes;
+    assert_eq!(code_bytes(LinkCodes::Cosine, 384, 16), 64, "16 words: one line");
+    assert_eq!(code_bytes(LinkCodes::L2Squared, 100, 16), 64, "8 words, padded to a line");
+    assert_eq!(code_bytes(LinkCodes::Cosine, 512, 8), 128, "20 words: two lines");
+    assert_eq!(code_bytes(LinkCodes::None, 384, 16), 0);
+    assert_eq!(code_bytes(LinkCodes::Cosine, 768, 16), 0, "no codes where 2m of them pass 2 KiB");
+    assert_eq!(code_bytes(LinkCodes::Cosine, 0, 16), 0, "nor for variable dimensions");
+}

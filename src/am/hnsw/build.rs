@@ -60,8 +60,8 @@ impl BuildState {
         if self.dims == 0 && self.index_tuples == 0.0 {
             // No typmod: the first value fixes the dimensions.
             self.dims = self.opclass.fixed_words(self.words.len());
-            self.collected = Collected::new(self.dims, self.params, self.opclass);
             self.stored = stored_metric_for(self.opclass, self.dims, self.params.m);
+            self.collected = self.empty_collection();
         }
         if self.dims != 0 && self.words.len() != self.dims {
             let name = super::super::words::type_name(self.opclass);
@@ -99,12 +99,17 @@ impl BuildState {
         self.spilled = true;
     }
 
+    fn empty_collection(&self) -> Collected {
+        let (_, made_codes) = link_codes_of(self.stored, self.neighbour_codes);
+        Collected::new(self.dims, self.params, self.opclass, made_codes)
+    }
+
     fn write_collected(&mut self) {
-        let empty = Collected::new(self.dims, self.params, self.opclass);
+        let empty = self.empty_collection();
         let collected = std::mem::replace(&mut self.collected, empty);
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_GRAPH);
-        let (link_codes, made_codes) = link_codes_of(self.stored, self.neighbour_codes);
-        let (built, codes, tids) = collected.build(self.budget, made_codes);
+        let (link_codes, _) = link_codes_of(self.stored, self.neighbour_codes);
+        let (built, codes, tids) = collected.build(self.budget);
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE);
         write_graph(&self.rel, self.stored, link_codes, &built, codes.as_ref(), &tids);
     }
@@ -219,12 +224,13 @@ pub unsafe extern "C-unwind" fn ambuild(
         let opclass = opclass_of(index);
         let (params, neighbour_codes) = params_of(index);
         let dims = fixed_dims(index, opclass);
+        let stored = stored_metric_for(opclass, dims, params.m);
         let mut state = BuildState {
             rel: PgRelation::new(index, pg_sys::ForkNumber::MAIN_FORKNUM, Logging::BuildUnlogged),
             opclass,
             params,
-            collected: Collected::new(dims, params, opclass),
-            stored: stored_metric_for(opclass, dims, params.m),
+            collected: Collected::new(dims, params, opclass, link_codes_of(stored, neighbour_codes).1),
+            stored,
             code: Vec::new(),
             budget: pg_sys::maintenance_work_mem as usize * 1024,
             spilled: false,
@@ -267,7 +273,7 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
         let (dims, (params, neighbour_codes)) = (fixed_dims(index, opclass), params_of(index));
         let stored = stored_metric_for(opclass, dims, params.m);
         let (link_codes, made_codes) = link_codes_of(stored, neighbour_codes);
-        let (built, codes, tids) = Collected::new(dims, params, opclass).build(0, made_codes);
+        let (built, codes, tids) = Collected::new(dims, params, opclass, made_codes).build(0);
         write_graph(&rel, stored, link_codes, &built, codes.as_ref(), &tids);
         rel.log_all_pages();
     }

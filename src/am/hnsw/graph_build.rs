@@ -29,12 +29,16 @@ pub struct Collected {
     opclass: WordMetric,
     tids: Vec<Tid>,
     words: usize,
+    /// The neighbour codes the build makes.
+    codes: LinkCodes,
 }
 
 impl Collected {
-    /// An empty collection for a graph of `dims` words per vector (0: any).
-    pub fn new(dims: usize, params: HnswParams, opclass: WordMetric) -> Self {
-        Self { builder: ParallelBuilder::new(dims, params, opclass), params, opclass, tids: Vec::new(), words: 0 }
+    /// An empty collection for a graph of `dims` words per vector (0: any)
+    /// whose build makes neighbour codes of kind `codes` (where the values
+    /// have them).
+    pub fn new(dims: usize, params: HnswParams, opclass: WordMetric, codes: LinkCodes) -> Self {
+        Self { builder: ParallelBuilder::new(dims, params, opclass), params, opclass, tids: Vec::new(), words: 0, codes }
     }
 
     /// Adds one value (its length was checked by the caller).
@@ -51,21 +55,27 @@ impl Collected {
         self.tids.len()
     }
 
-    /// Memory the values and their graph will take while building.
+    /// Memory the values, their graph and their neighbour codes will take
+    /// while building.
     pub fn estimated_bytes(&self, m: usize) -> usize {
         let n = self.len().max(1);
-        hnsw::estimate_bytes(n, self.words.div_ceil(n), m) + n * size_of::<Tid>()
+        hnsw::estimate_bytes(n, self.words.div_ceil(n), m) + n * size_of::<Tid>() + self.code_bytes()
+    }
+
+    /// Memory the neighbour codes take while building.
+    fn code_bytes(&self) -> usize {
+        self.len() * hnsw::build_codes::code_bytes(self.codes, self.builder.dims(), self.params.m)
     }
 
     /// Builds the graph, reporting progress and honouring query cancel;
     /// returns it with the heap TID of each element, and the neighbour
-    /// codes of kind `codes` when the values have them. The graph is linked
-    /// over half-precision link codes when the values allow it
+    /// codes when the values have them. The graph is linked over
+    /// half-precision link codes when the values allow it
     /// ([`WordMetric::half_link`]) and the codes fit in `budget` bytes
     /// next to the values.
-    pub fn build(self, budget: usize, codes: LinkCodes) -> (Built, Option<ElementCodes>, Vec<Tid>) {
+    pub fn build(self, budget: usize) -> (Built, Option<ElementCodes>, Vec<Tid>) {
         let link = self.half_link(budget);
-        let coder = self.coder(codes);
+        let coder = self.coder();
         let Self { builder, params, tids, .. } = self;
         let (built, codes) = match (link, builder.flat_vectors()) {
             (Some(link), Some(values)) => {
@@ -87,13 +97,13 @@ impl Collected {
         (built, codes, tids)
     }
 
-    /// The coder of neighbour codes of kind `kind` for these values, if
-    /// they have codes (fixed dimensions that fit, see `hnsw::ondisk::codes`).
-    fn coder(&self, kind: LinkCodes) -> Option<LinkCoder> {
-        let values = self.builder.flat_vectors().filter(|_| kind != LinkCodes::None)?;
+    /// The coder of the neighbour codes, if the values have codes (fixed
+    /// dimensions that fit, see `hnsw::ondisk::codes`).
+    fn coder(&self) -> Option<LinkCoder> {
+        let values = self.builder.flat_vectors().filter(|_| self.code_bytes() > 0)?;
         let dims = self.builder.dims();
-        let centroid = centroid_of(kind, dims, self.len(), |i| &values[i * dims..][..dims]);
-        LinkCoder::for_build(kind, self.params.m, centroid)
+        let centroid = centroid_of(self.codes, dims, self.len(), |i| &values[i * dims..][..dims]);
+        LinkCoder::for_build(self.codes, self.params.m, centroid)
     }
 
     /// The link distance to build with, if any: where the values allow it
@@ -103,7 +113,8 @@ impl Collected {
         let words = hnsw::link::packed_words(self.builder.dims());
         let peak = hnsw::estimate_bytes(self.len(), words, self.params.m)
             + self.builder.allocated_bytes()
-            + self.len() * size_of::<Tid>();
+            + self.len() * size_of::<Tid>()
+            + self.code_bytes();
         if peak > budget {
             return None;
         }

@@ -20,7 +20,7 @@
 //! pointers are native (as Postgres writes them).
 
 mod build;
-mod codes;
+pub(crate) mod codes;
 mod insert;
 mod links;
 mod reach;
