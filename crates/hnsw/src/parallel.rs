@@ -190,8 +190,8 @@ impl<D: Distance> ParallelBuilder<D> {
         progress: &(dyn Fn(usize) + Sync),
         coding: BuildCoding<'_>,
     ) -> Result<(Hnsw<D>, ElementCodes), HnswError> {
-        if self.vectors.dims() == 0 && coding.values.is_none() {
-            return Err(HnswError::BadParameter("coded builds need fixed dimensions"));
+        if coding.values.is_none() && self.vectors.dims() != coding.coder.centroid().len() {
+            return Err(HnswError::BadParameter("the coder must have the vectors' dimensions"));
         }
         let codes = BuildCodes::new(coding, self.vectors.len())?;
         let (graph, codes) = self.build_inner(threads, should_stop, progress, Some(codes))?;

@@ -166,6 +166,11 @@ fn codes_that_do_not_fit_the_graph_are_refused() {
     let values = [0.0f32; DIMS + 1];
     let coding = BuildCoding { coder: coder(LinkCodes::L2Squared, &data), values: Some(Values { data: &values, dims: DIMS }) };
     assert!(b.build_coded(1, &|| false, &|_| {}, coding).is_err(), "one value per element");
+
+    let mut b = ParallelBuilder::new(DIMS - 1, HnswParams::default(), L2);
+    b.push(&data[0][1..]).unwrap();
+    let coding = BuildCoding { coder: coder(LinkCodes::L2Squared, &data), values: None };
+    assert!(b.build_coded(1, &|| false, &|_| {}, coding).is_err(), "a coder of other dimensions");
 }
 
 #[test]
