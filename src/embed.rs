@@ -50,8 +50,9 @@ fn raise_encoder(e: EncoderError) -> ! {
 }
 
 /// Encoder threads must never take Postgres's signals (a cancel must reach
-/// the backend thread), so the global rayon pool blocks them all.
-fn init_thread_pool() {
+/// the backend thread), so the global rayon pool blocks them all. Index
+/// builds call it too: they use the global pool from the backend thread.
+pub(crate) fn init_thread_pool() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         let _ = rayon::ThreadPoolBuilder::new().start_handler(|_| block_all_signals()).build_global();

@@ -221,6 +221,9 @@ pub unsafe extern "C-unwind" fn ambuild(
         if (*index_info).ii_NumIndexKeyAttrs != 1 {
             ereport!(ERROR, PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "ember_hnsw indexes exactly one column");
         }
+        // The build packs, codes and encodes on the global rayon pool from
+        // this thread: its threads must never take Postgres's signals.
+        crate::embed::init_thread_pool();
         let opclass = opclass_of(index);
         let (params, neighbour_codes) = params_of(index);
         let dims = fixed_dims(index, opclass);

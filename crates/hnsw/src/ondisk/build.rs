@@ -5,9 +5,9 @@ use pagestore::{Page, RelationWrite};
 use rayon::prelude::*;
 
 use super::codes::{centroid_of, code_len, encode_centroid, LinkCodes, LinkCoder};
-use crate::build_codes::ElementCodes;
 use super::tuples::{ElementTuple, Meta, NeighbourTuple, Special, Tid};
 use super::OnDiskError;
+use crate::build_codes::ElementCodes;
 use crate::metric::Distance;
 use crate::search::GraphView;
 use crate::Hnsw;

@@ -22,9 +22,9 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use pagestore::page;
-use rayon::prelude::*;
 use pagestore::{Page, RelationRead};
 use quantize::rabitq::{self, Code, Estimate, Query, Rotation};
+use rayon::prelude::*;
 
 use super::tuples::Meta;
 
@@ -180,14 +180,10 @@ impl LinkCoder {
     /// The coder of an index whose metapage is `meta` and centroid
     /// `centroid`; `None` when it stores no codes.
     pub fn new(meta: &Meta, centroid: Vec<f32>) -> Option<Self> {
-        let len = code_len(meta);
-        let dims = meta.dims as usize;
-        (len > 0 && centroid.len() == dims).then(|| Self {
-            kind: LinkCodes::from_id(meta.link_codes),
-            rotation: rotation_for(dims),
-            centroid,
-            len,
-        })
+        if code_len(meta) == 0 || centroid.len() != meta.dims as usize {
+            return None;
+        }
+        Self::for_build(LinkCodes::from_id(meta.link_codes), meta.m as usize, centroid)
     }
 
     /// The coder a build writes for values of `centroid.len()` dimensions
