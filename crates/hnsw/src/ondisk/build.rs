@@ -388,12 +388,15 @@ fn write_stored<R: RelationWrite, D: Distance>(
     // The tuples are encoded on every core, a chunk ahead of this thread,
     // which writes them (pages are only touched here: the encoding is
     // pure, so no Postgres call leaves the caller's thread). Encoding one
-    // after the other was half of the write phase.
+    // after the other was half of the write phase. The encoder is a job on
+    // rayon's global pool, not a thread of its own: a caller that must keep
+    // signals off its helpers (a Postgres backend) sets that pool up with
+    // them blocked, and a new thread would inherit the caller's mask.
     let n = graph.len();
-    std::thread::scope(|scope| -> Result<(), OnDiskError> {
+    rayon::in_place_scope(|scope| -> Result<(), OnDiskError> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let layout = &layout;
-        scope.spawn(move || {
+        scope.spawn(move |_| {
             for start in (0..n).step_by(ENCODE_CHUNK) {
                 let ids = start as u32..(start + ENCODE_CHUNK).min(n) as u32;
                 let chunk: Result<Vec<[Vec<u8>; 2]>, OnDiskError> = ids
