@@ -8,8 +8,8 @@ use std::cell::Cell;
 
 use common::{clustered, exact_topk, recall};
 use hnsw::ondisk::{
-    bulk_delete, code_len, insert, upper_codes_fit, verify, write_graph, write_graph_from, LinkCodes, NeighbourTuple,
-    PageGraph, Tid,
+    bulk_delete, code_len, insert, upper_codes_fit, verify, write_graph, write_graph_from, LinkCodes, Meta,
+    NeighbourTuple, PageGraph, Tid,
 };
 use hnsw::{graph_level, Cosine, Distance, Hnsw, HnswParams, ScanOrder, L2};
 use pagestore::{MemRelation, RelationRead};
@@ -132,12 +132,56 @@ fn codes_are_stored_only_where_they_fit() {
     let (data, _) = clustered(50, 0, 64, 2, 1);
     let none = build(&data, L2, LinkCodes::None);
     assert!(!PageGraph::open(&none, L2).unwrap().has_codes());
-    let (wide, _) = clustered(50, 0, 1_024, 2, 1);
+    let (wide, _) = clustered(50, 0, 1_536, 2, 1);
     let wide_rel = build(&wide, L2, LinkCodes::L2Squared);
     let graph = PageGraph::open(&wide_rel, L2).unwrap();
-    assert_eq!(code_len(graph.meta()), 0, "2m codes of 1,024 dimensions exceed the budget");
+    assert_eq!(code_len(graph.meta()), 0, "1,536 dimensions and their codes do not fit a page");
     assert!(!graph.has_codes());
     assert!(verify(&wide_rel, &L2).is_ok());
+}
+
+#[test]
+fn codes_are_stored_up_to_the_widest_vectors_whose_pages_hold_them() {
+    // m = 16, the default: an element and its coded neighbour tuple share
+    // a page up to 831 dimensions.
+    let meta_for = |dims: u16, link_codes: u8| Meta {
+        dims,
+        m: 16,
+        ef_construction: 64,
+        metric_id: 1,
+        entry_level: 0,
+        entry: Tid::INVALID,
+        elements: 0,
+        insert_blk: u32::MAX,
+        value_dims: 0,
+        link_codes,
+    };
+    let built = |dims: usize| {
+        let (data, _) = clustered(40, 0, dims, 2, 3);
+        let params = HnswParams { m: 16, ..HnswParams::default() };
+        let mut g = Hnsw::new(dims, params, L2);
+        for v in &data {
+            g.insert(v).unwrap();
+        }
+        let rel = MemRelation::new();
+        let tids: Vec<Tid> = (0..data.len()).map(heap_tid).collect();
+        write_graph_from(&rel, &g, None, &tids, 1, None, LinkCodes::L2Squared).unwrap();
+        assert!(verify(&rel, &L2).is_ok(), "{dims} dimensions");
+        rel
+    };
+    for (dims, len) in [(384, 64), (768, 112), (831, 120), (832, 0), (1_024, 0)] {
+        let rel = built(dims);
+        let meta = *PageGraph::open(&rel, L2).unwrap().meta();
+        assert_eq!(code_len(&meta), len, "{dims} dimensions");
+        assert_eq!(meta.link_codes & 0x7f, LinkCodes::L2Squared.id());
+        // An index built under the earlier rule (at most 2 KiB of layer-0
+        // codes, no flag on the metapage) keeps its codeless tuples.
+        let legacy = Meta { link_codes: LinkCodes::L2Squared.id(), ..meta };
+        assert_eq!(code_len(&legacy), if dims <= 384 { len } else { 0 }, "{dims} dimensions, earlier rule");
+    }
+    assert_eq!(code_len(&meta_for(768, LinkCodes::Cosine.id())), 0);
+    assert_eq!(code_len(&meta_for(768, 0x80 | LinkCodes::Cosine.id())), 112);
+    assert_eq!(code_len(&meta_for(768, 0x80)), 0, "the flag alone is no kind of codes");
 }
 
 #[test]

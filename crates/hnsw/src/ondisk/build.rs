@@ -200,7 +200,7 @@ fn meta_of<D: Distance>(
         elements: graph.len() as u64,
         insert_blk: layout.and_then(|l| l.neighbours.last()).map_or(u32::MAX, |t| t.blk),
         value_dims: if coded { stored.value_dims(graph) as u16 } else { 0 },
-        link_codes: link_codes.id(),
+        link_codes: super::codes::meta_byte(link_codes),
     }
 }
 

@@ -31,11 +31,18 @@ use super::tuples::Meta;
 /// Seed of the rotation (fixed: nothing to store, same for every index).
 const ROTATION_SEED: u64 = 0x4E45_4947_4842_4F52;
 
-/// Most bytes the codes of one element's layer-0 neighbours may take
-/// (`2m` codes). Above it (more than 384 dimensions at m = 16, 768 at
-/// m = 9) the index stores no codes: they would crowd the elements out of
-/// their pages.
-pub const MAX_CODES_BYTES: usize = 2048;
+/// Set in the metapage's `link_codes` byte by every build since codes
+/// are stored wherever they fit ([`code_len_for`]). An index whose byte
+/// lacks it was built under the earlier rule ([`LEGACY_MAX_CODES_BYTES`])
+/// and keeps it: its tuples were written so.
+const FITS_A_PAGE: u8 = 0x80;
+
+/// The earlier rule: at most this many bytes of codes for one element's
+/// `2m` layer-0 neighbours (384 dimensions at m = 16). It kept two
+/// elements of 385-768 dimensions on a page, where codes now take one
+/// page per element: twice the index, as at 384 dimensions, for the
+/// reads the codes save (and each read saved is larger there).
+const LEGACY_MAX_CODES_BYTES: usize = 2048;
 
 /// Which distance the codes bound, chosen by the glue from the opclass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +67,7 @@ impl LinkCodes {
 
     /// From the metapage byte (unknown: none).
     pub fn from_id(id: u8) -> Self {
-        match id {
+        match id & !FITS_A_PAGE {
             1 => Self::L2Squared,
             2 => Self::Cosine,
             _ => Self::None,
@@ -104,20 +111,53 @@ fn rotation_for(dims: usize) -> Arc<Rotation> {
     })
 }
 
+/// The metapage byte a build writes for neighbour codes of `kind`.
+pub(crate) fn meta_byte(kind: LinkCodes) -> u8 {
+    match kind {
+        LinkCodes::None => 0,
+        _ => kind.id() | FITS_A_PAGE,
+    }
+}
+
 /// Bytes of one neighbour code in an index with metapage `meta` (0: the
 /// index stores none).
 pub fn code_len(meta: &Meta) -> usize {
     if LinkCodes::from_id(meta.link_codes) == LinkCodes::None || meta.value_dims != 0 {
         return 0;
     }
-    code_len_for(meta.dims as usize, meta.m as usize)
+    let (dims, m) = (meta.dims as usize, meta.m as usize);
+    if meta.link_codes & FITS_A_PAGE != 0 {
+        code_len_for(dims, m)
+    } else {
+        legacy_code_len(dims, m)
+    }
+}
+
+/// Bytes of one code of a vector of `dims` dimensions (0 dimensions: 0).
+fn code_bytes_of(dims: usize) -> usize {
+    if dims == 0 {
+        return 0;
+    }
+    4 * rabitq::code_words(dims.div_ceil(64) * 64)
 }
 
 /// Bytes of one neighbour code for vectors of `dims` dimensions in a
-/// graph with parameter `m`, where codes are stored (0: never).
+/// graph with parameter `m`, where a build stores codes (0: never): where
+/// an element and its neighbour tuple with layer-0 codes fit one page at
+/// any level an element realistically draws (an insert puts both on one
+/// page). At m = 16: up to 831 dimensions.
 pub(crate) fn code_len_for(dims: usize, m: usize) -> usize {
-    let len = 4 * rabitq::code_words(dims.div_ceil(64) * 64);
-    if dims == 0 || 2 * m * len > MAX_CODES_BYTES {
+    let len = code_bytes_of(dims);
+    if len == 0 || !super::insert::pair_fits_empty(dims, m, len) {
+        return 0;
+    }
+    len
+}
+
+/// [`code_len_for`] of an index built before [`FITS_A_PAGE`].
+fn legacy_code_len(dims: usize, m: usize) -> usize {
+    let len = code_bytes_of(dims);
+    if 2 * m * len > LEGACY_MAX_CODES_BYTES {
         return 0;
     }
     len
@@ -180,24 +220,23 @@ impl LinkCoder {
     /// The coder of an index whose metapage is `meta` and centroid
     /// `centroid`; `None` when it stores no codes.
     pub fn new(meta: &Meta, centroid: Vec<f32>) -> Option<Self> {
-        if code_len(meta) == 0 || centroid.len() != meta.dims as usize {
+        let len = code_len(meta);
+        if len == 0 || centroid.len() != meta.dims as usize {
             return None;
         }
-        Self::for_build(LinkCodes::from_id(meta.link_codes), meta.m as usize, centroid)
+        Some(Self::with_len(LinkCodes::from_id(meta.link_codes), len, centroid))
     }
 
     /// The coder a build writes for values of `centroid.len()` dimensions
     /// in a graph with parameter `m` (the one [`LinkCoder::new`] gives for
     /// the metapage it writes); `None` when such an index stores no codes.
     pub fn for_build(kind: LinkCodes, m: usize, centroid: Vec<f32>) -> Option<Self> {
-        let dims = centroid.len();
-        let len = code_len_for(dims, m);
-        (kind != LinkCodes::None && len > 0).then(|| Self {
-            kind,
-            rotation: rotation_for(dims),
-            centroid,
-            len,
-        })
+        let len = code_len_for(centroid.len(), m);
+        (kind != LinkCodes::None && len > 0).then(|| Self::with_len(kind, len, centroid))
+    }
+
+    fn with_len(kind: LinkCodes, len: usize, centroid: Vec<f32>) -> Self {
+        Self { kind, rotation: rotation_for(centroid.len()), centroid, len }
     }
 
     /// The kind of distance the codes bound.

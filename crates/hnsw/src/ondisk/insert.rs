@@ -246,13 +246,18 @@ fn claim_entry(meta: &mut Meta, element: Tid, level: usize, only_if_empty: bool)
     take
 }
 
-/// Whether an element of `elen` bytes and its neighbour tuple of `nlen`
-/// bytes both fit on `page`.
 /// Whether an element of `words` words fits on a page with its
-/// neighbour tuple at any level an element will realistically draw: the
-/// lowest level whose probability, `m^-level`, is below one in a billion
+/// neighbour tuple at any level an element will realistically draw (see
+/// [`pair_fits_empty`]), with neighbour codes where a build stores them
 /// (elements too large for that are better stored as codes).
 pub fn vector_fits(words: usize, m: usize) -> bool {
+    pair_fits_empty(words, m, code_len_for(words, m))
+}
+
+/// Whether an element of `words` words fits on an empty page with its
+/// neighbour tuple of layer-0 codes of `code_len` bytes at the lowest
+/// level whose probability, `m^-level`, is below one in a billion.
+pub(crate) fn pair_fits_empty(words: usize, m: usize, code_len: usize) -> bool {
     let m = m.max(2);
     let level = (1..=MAX_LEVEL)
         .find(|&l| (m as f64).powi(l as i32) >= 1e9)
@@ -262,10 +267,12 @@ pub fn vector_fits(words: usize, m: usize) -> bool {
     pair_fits(
         &empty,
         ElementTuple::encoded_len(words),
-        NeighbourTuple::encoded_len(level, m, code_len_for(words, m)),
+        NeighbourTuple::encoded_len(level, m, code_len),
     )
 }
 
+/// Whether an element of `elen` bytes and its neighbour tuple of `nlen`
+/// bytes both fit on `page`.
 fn pair_fits(page: &Page, elen: usize, nlen: usize) -> bool {
     elen <= MAX_ITEM_LEN
         && nlen <= MAX_ITEM_LEN
