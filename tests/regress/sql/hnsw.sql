@@ -271,3 +271,23 @@ SELECT indexdef FROM pg_indexes WHERE indexname = 'items_v';
 DROP TABLE items, free, crowded, wide, near, wide_free, empty_then, u, t, opclasses;
 DROP FUNCTION top5(text, text), exact_top5(text, text);
 RESET enable_seqscan;
+
+-- 768 dimensions (as many sentence models give): codes are stored where an
+-- element and its coded lists fit a page, here one element per page (with
+-- neighbour_codes = off, two). Inserts, VACUUM and scans keep them right.
+CREATE TABLE mid768 (id int, v embedding(768)) WITH (autovacuum_enabled = off);
+INSERT INTO mid768 SELECT i, (SELECT array_agg(sin(i * 0.37 + j * 1.3 + i % 7)::real) FROM generate_series(1, 768) j)::embedding
+FROM generate_series(1, 300) i;
+CREATE INDEX mid768_v ON mid768 USING ember_hnsw (v embedding_cosine_ops);
+CREATE INDEX mid768_nc ON mid768 USING ember_hnsw (v embedding_cosine_ops) WITH (neighbour_codes = off);
+SELECT pg_relation_size('mid768_v') / 8192 AS coded_pages, pg_relation_size('mid768_nc') / 8192 AS plain_pages;
+DROP INDEX mid768_nc;
+INSERT INTO mid768 SELECT i, (SELECT array_agg(cos(i * 0.11 + j * 0.7)::real) FROM generate_series(1, 768) j)::embedding
+FROM generate_series(301, 400) i;
+DELETE FROM mid768 WHERE id % 4 = 0;
+VACUUM mid768;
+SELECT ember_hnsw_verify('mid768_v');
+SET enable_seqscan = off;
+SELECT id FROM mid768 ORDER BY v <=> (SELECT v FROM mid768 WHERE id = 123) LIMIT 1;
+RESET enable_seqscan;
+DROP TABLE mid768;
