@@ -53,11 +53,10 @@ pub struct ElementCodes {
 /// for values of `dims` dimensions in a graph with `m` (0: none, such
 /// values have no codes).
 pub fn code_bytes(kind: LinkCodes, dims: usize, m: usize) -> usize {
-    let words = code_len_for(dims, m) / 4;
     if kind == LinkCodes::None {
         return 0;
     }
-    stride_of(words) * 4
+    stride_of(code_len_for(dims, m) / 4) * 4
 }
 
 /// Words from one code of `words` words to the next: whole cache lines, so

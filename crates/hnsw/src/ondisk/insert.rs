@@ -25,7 +25,7 @@ use super::build::init_graph_page;
 use super::codes::{code_len, code_len_for, coder_for_read, LinkCoder};
 use super::links::{adopt, write_list, Written};
 use super::reader::{corrupt_at, live_item, live_item_mut, read_meta, PageGraph, Pages};
-use super::tuples::{capacity, ElementTuple, Meta, NeighbourTuple, Special, Tid, KIND_ELEMENT};
+use super::tuples::{capacity, pair_fits_empty_page, ElementTuple, Meta, NeighbourTuple, Special, Tid, KIND_ELEMENT};
 use super::OnDiskError;
 use crate::metric::Distance;
 use crate::search::{self, Scored};
@@ -262,13 +262,7 @@ pub(crate) fn pair_fits_empty(words: usize, m: usize, code_len: usize) -> bool {
     let level = (1..=MAX_LEVEL)
         .find(|&l| (m as f64).powi(l as i32) >= 1e9)
         .unwrap_or(MAX_LEVEL);
-    let mut empty = [0u8; BLCKSZ];
-    init_graph_page(&mut empty);
-    pair_fits(
-        &empty,
-        ElementTuple::encoded_len(words),
-        NeighbourTuple::encoded_len(level, m, code_len),
-    )
+    pair_fits_empty_page(ElementTuple::encoded_len(words), NeighbourTuple::encoded_len(level, m, code_len))
 }
 
 /// Whether an element of `elen` bytes and its neighbour tuple of `nlen`

@@ -346,9 +346,15 @@ pub fn upper_codes_fit(top: usize, m: usize, code_len: usize) -> bool {
     let Some(dims) = super::codes::max_dims_for_code_len(code_len) else {
         return false;
     };
+    top > 0 && pair_fits_empty_page(ElementTuple::encoded_len(dims), coded_len(top, m, code_len, true))
+}
+
+/// Whether an element tuple of `elen` bytes and a neighbour tuple of
+/// `nlen` bytes fit one empty graph page together (worked out, not tried:
+/// callers ask this per build or per scan).
+pub(crate) fn pair_fits_empty_page(elen: usize, nlen: usize) -> bool {
     let room = page::BLCKSZ - page::SIZE_OF_PAGE_HEADER - page::maxalign(Special::LEN) - 2 * page::SIZE_OF_ITEM_ID;
-    top > 0
-        && page::maxalign(ElementTuple::encoded_len(dims)) + page::maxalign(coded_len(top, m, code_len, true)) <= room
+    elen <= page::MAX_ITEM_LEN && nlen <= page::MAX_ITEM_LEN && page::maxalign(elen) + page::maxalign(nlen) <= room
 }
 
 /// A neighbour tuple's header fields.
