@@ -7,7 +7,8 @@ embed(text[]) in the server (or sentence-transformers with `--encoder st`),
 cached as .npy under --cache keyed by the model and the text list. 1,000 held
 out glosses are the queries; ground truth is the exact top-10 by cosine in
 float64 numpy. `fashion-mnist` (Debian dataset-fashion-mnist, 60k x 784, l2)
-is a second, optional set.
+is a second, optional set; `clustered` a third: a deterministic synthetic
+Gaussian mixture (100k x --dim, l2) for dimensions no real set here has.
 
 Per method (all with m=16, ef_construction=64): build time (SQL: COPY first,
 then CREATE INDEX is timed), index size, then for each ef_search: recall@10
@@ -178,6 +179,29 @@ def load_fashion(args):
     queries = read_idx_images(os.path.join(d, "t10k-images-idx3-ubyte.gz"))[: args.queries]
     desc = f"Fashion-MNIST (Debian dataset-fashion-mnist), 784-d pixels, l2; first {args.queries:,} test images as queries"
     return base, queries, "l2", "fashion-mnist", desc
+
+
+def load_clustered(args):
+    """A deterministic Gaussian mixture: 1,000 centres, each cluster with its
+    own spread and a few dominant directions, so that neighbourhoods have the
+    uneven density and low intrinsic dimension of real embeddings rather than
+    the uniform hardness of i.i.d. noise. Queries are fresh draws from it."""
+    d, n, nq, k = args.dim, 100_000, args.queries, 1000
+    rng = np.random.default_rng(20261204)
+    centres = rng.standard_normal((k, d)).astype(np.float32)
+    spread = rng.uniform(0.3, 0.8, k).astype(np.float32)
+    axes = rng.standard_normal((k, 8, d)).astype(np.float32) / np.sqrt(d)
+
+    def draw(count):
+        c = rng.integers(0, k, count)
+        noise = rng.standard_normal((count, d)).astype(np.float32) * spread[c, None] * 0.5
+        along = np.einsum("ij,ijd->id", rng.standard_normal((count, 8)).astype(np.float32) * 3, axes[c])
+        return centres[c] + noise + along * spread[c, None]
+
+    base, queries = draw(n), draw(nq)
+    desc = (f"synthetic Gaussian mixture, {k:,} clusters of varying spread with 8 dominant directions each, "
+            f"{d}-d, l2; {nq:,} fresh draws as queries")
+    return base, queries, "l2", f"clustered{d}", desc
 
 
 def ground_truth(base, queries, metric, k, cache_path):
@@ -558,7 +582,7 @@ def loadavg():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", choices=["wordnet", "fashion-mnist"], default="wordnet")
+    ap.add_argument("--dataset", choices=["wordnet", "fashion-mnist", "clustered"], default="wordnet")
     ap.add_argument("--only", choices=["all", "peers", "ember"], default="all",
                     help="all: every method (ember only if ember_hnsw exists); peers: pgvector, hnswlib, faiss; "
                          "ember: ember_hnsw and its exact scan, reporting the peers from an earlier run")
@@ -581,6 +605,7 @@ def main():
     ap.add_argument("--model", default="/usr/share/postgresql/15/ember/models/all-MiniLM-L6-v2")
     ap.add_argument("--wordnet", default="/usr/share/wordnet")
     ap.add_argument("--fashion", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--dim", type=int, default=128, help="dimensions of the clustered set")
     ap.add_argument("--cache", default="/var/tmp/ember-bench")
     ap.add_argument("--dbname", default="hnsw_bench")
     ap.add_argument("--out", default="", help="report path (default benches/hnsw/results-<date>[-rowsN].md)")
@@ -621,8 +646,10 @@ def main():
         if args.encoder == "ember" and not ember_ext:
             sys.exit("error: encoding needs the ember extension in the bench database")
         base, queries, metric, key, desc = load_wordnet(args, conn)
-    else:
+    elif args.dataset == "fashion-mnist":
         base, queries, metric, key, desc = load_fashion(args)
+    else:
+        base, queries, metric, key, desc = load_clustered(args)
     if args.rows and args.rows < len(base):
         sel = np.sort(np.random.default_rng(42).choice(len(base), args.rows, replace=False))
         base = base[sel]
@@ -722,7 +749,7 @@ def main():
     if not out:
         here = os.path.dirname(os.path.abspath(__file__))
         suffix = "" if not args.rows and args.dataset == "wordnet" else \
-            ("-" + args.dataset if args.dataset != "wordnet" else "") + (f"-{rows_tag}" if args.rows else "")
+            ("-" + key if args.dataset != "wordnet" else "") + (f"-{rows_tag}" if args.rows else "")
         out = os.path.join(here, f"results-{info['date']}{suffix}.md")
     with open(out, "w") as f:
         f.write(text)
