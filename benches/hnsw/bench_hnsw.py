@@ -606,6 +606,8 @@ def main():
     ap.add_argument("--wordnet", default="/usr/share/wordnet")
     ap.add_argument("--fashion", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--dim", type=int, default=128, help="dimensions of the clustered set")
+    ap.add_argument("--lift", type=int, default=0,
+                    help="map the vectors into N dimensions by a fixed random isometry (distances unchanged)")
     ap.add_argument("--cache", default="/var/tmp/ember-bench")
     ap.add_argument("--dbname", default="hnsw_bench")
     ap.add_argument("--out", default="", help="report path (default benches/hnsw/results-<date>[-rowsN].md)")
@@ -650,6 +652,15 @@ def main():
         base, queries, metric, key, desc = load_fashion(args)
     else:
         base, queries, metric, key, desc = load_clustered(args)
+    if args.lift:
+        # A fixed random isometry into `lift` dimensions: every distance and
+        # the ground truth stay as they were, the vectors cost what vectors
+        # of that width cost (as embeddings of a wider model would).
+        basis, _ = np.linalg.qr(np.random.default_rng(1536).standard_normal((args.lift, base.shape[1])))
+        basis = basis.astype(np.float32)
+        base, queries = base @ basis.T, queries @ basis.T
+        key += f"-lift{args.lift}"
+        desc += f"; mapped by a fixed random isometry into {args.lift} dimensions"
     if args.rows and args.rows < len(base):
         sel = np.sort(np.random.default_rng(42).choice(len(base), args.rows, replace=False))
         base = base[sel]
@@ -748,8 +759,8 @@ def main():
     out = args.out
     if not out:
         here = os.path.dirname(os.path.abspath(__file__))
-        suffix = "" if not args.rows and args.dataset == "wordnet" else \
-            ("-" + key if args.dataset != "wordnet" else "") + (f"-{rows_tag}" if args.rows else "")
+        suffix = "" if not args.rows and args.dataset == "wordnet" and not args.lift else \
+            ("-" + key if args.dataset != "wordnet" or args.lift else "") + (f"-{rows_tag}" if args.rows else "")
         out = os.path.join(here, f"results-{info['date']}{suffix}.md")
     with open(out, "w") as f:
         f.write(text)

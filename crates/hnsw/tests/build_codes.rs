@@ -181,6 +181,7 @@ fn a_build_budgets_a_cache_line_per_code() {
     assert_eq!(code_bytes(LinkCodes::Cosine, 512, 8), 128, "20 words: two lines");
     assert_eq!(code_bytes(LinkCodes::None, 384, 16), 0);
     assert_eq!(code_bytes(LinkCodes::Cosine, 768, 16), 128, "28 words: two lines");
-    assert_eq!(code_bytes(LinkCodes::Cosine, 1_024, 16), 0, "no codes where they do not fit a page");
+    assert_eq!(code_bytes(LinkCodes::Cosine, 1_536, 16), 256, "52 words: four lines");
+    assert_eq!(code_bytes(LinkCodes::Cosine, 1_700, 16), 0, "no codes where they do not fit a page");
     assert_eq!(code_bytes(LinkCodes::Cosine, 0, 16), 0, "nor for variable dimensions");
 }

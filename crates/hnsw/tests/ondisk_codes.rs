@@ -132,10 +132,18 @@ fn codes_are_stored_only_where_they_fit() {
     let (data, _) = clustered(50, 0, 64, 2, 1);
     let none = build(&data, L2, LinkCodes::None);
     assert!(!PageGraph::open(&none, L2).unwrap().has_codes());
-    let (wide, _) = clustered(50, 0, 1_536, 2, 1);
-    let wide_rel = build(&wide, L2, LinkCodes::L2Squared);
+    // At m = 16 a neighbour tuple with layer-0 codes of 1,700 dimensions
+    // is larger than a page.
+    let (wide, _) = clustered(50, 0, 1_700, 2, 1);
+    let mut g = Hnsw::new(1_700, HnswParams { m: 16, ..HnswParams::default() }, L2);
+    for v in &wide {
+        g.insert(v).unwrap();
+    }
+    let wide_rel = MemRelation::new();
+    let tids: Vec<Tid> = (0..wide.len()).map(heap_tid).collect();
+    write_graph_from(&wide_rel, &g, None, &tids, 1, None, LinkCodes::L2Squared).unwrap();
     let graph = PageGraph::open(&wide_rel, L2).unwrap();
-    assert_eq!(code_len(graph.meta()), 0, "1,536 dimensions and their codes do not fit a page");
+    assert_eq!(code_len(graph.meta()), 0, "1,700 dimensions: codes do not fit a page");
     assert!(!graph.has_codes());
     assert!(verify(&wide_rel, &L2).is_ok());
 }
@@ -143,7 +151,7 @@ fn codes_are_stored_only_where_they_fit() {
 #[test]
 fn codes_are_stored_up_to_the_widest_vectors_whose_pages_hold_them() {
     // m = 16, the default: an element and its coded neighbour tuple share
-    // a page up to 831 dimensions.
+    // a page up to 831 dimensions, and take a page each up to 1,664.
     let meta_for = |dims: u16, link_codes: u8| Meta {
         dims,
         m: 16,
@@ -169,19 +177,66 @@ fn codes_are_stored_up_to_the_widest_vectors_whose_pages_hold_them() {
         assert!(verify(&rel, &L2).is_ok(), "{dims} dimensions");
         rel
     };
-    for (dims, len) in [(384, 64), (768, 112), (831, 120), (832, 0), (1_024, 0)] {
+    let cases = [(384, 64), (768, 112), (831, 120), (832, 120), (1_024, 144), (1_536, 208), (1_664, 224), (1_665, 0)];
+    for (dims, len) in cases {
         let rel = built(dims);
         let meta = *PageGraph::open(&rel, L2).unwrap().meta();
         assert_eq!(code_len(&meta), len, "{dims} dimensions");
-        assert_eq!(meta.link_codes & 0x7f, LinkCodes::L2Squared.id());
-        // An index built under the earlier rule (at most 2 KiB of layer-0
-        // codes, no flag on the metapage) keeps its codeless tuples.
+        assert_eq!(meta.link_codes & 0x3f, LinkCodes::L2Squared.id());
+        // An index built under the one-page rule (the flag 0x80 alone)
+        // keeps its codeless tuples above 831 dimensions, and one built
+        // under the earlier rule (at most 2 KiB of layer-0 codes, no flag)
+        // above 384.
+        let one_page = Meta { link_codes: 0x80 | LinkCodes::L2Squared.id(), ..meta };
+        assert_eq!(code_len(&one_page), if dims <= 831 { len } else { 0 }, "{dims} dimensions, one-page rule");
         let legacy = Meta { link_codes: LinkCodes::L2Squared.id(), ..meta };
         assert_eq!(code_len(&legacy), if dims <= 384 { len } else { 0 }, "{dims} dimensions, earlier rule");
     }
     assert_eq!(code_len(&meta_for(768, LinkCodes::Cosine.id())), 0);
     assert_eq!(code_len(&meta_for(768, 0x80 | LinkCodes::Cosine.id())), 112);
+    assert_eq!(code_len(&meta_for(1_024, 0x80 | LinkCodes::Cosine.id())), 0);
+    assert_eq!(code_len(&meta_for(1_024, 0xc0 | LinkCodes::Cosine.id())), 144);
     assert_eq!(code_len(&meta_for(768, 0x80)), 0, "the flag alone is no kind of codes");
+    assert_eq!(code_len(&meta_for(1_024, 0xc0)), 0, "the flags alone are no kind of codes");
+}
+
+#[test]
+fn wide_vectors_keep_codes_on_a_page_apart_through_inserts_and_vacuum() {
+    // 1,536 dimensions at m = 16: an element (6 KiB) and its coded
+    // neighbour tuple (7 KiB) take a page each, in a build and in an insert.
+    let (m, dims) = (16, 1_536);
+    let (data, queries) = clustered(300, 10, dims, 6, 41);
+    let params = HnswParams { m, ..HnswParams::default() };
+    let mut g = Hnsw::new(dims, params, L2);
+    for v in &data[..200] {
+        g.insert(v).unwrap();
+    }
+    g.repair_reachability();
+    let rel = MemRelation::new();
+    let tids: Vec<Tid> = (0..200).map(heap_tid).collect();
+    write_graph_from(&rel, &g, None, &tids, 1, None, LinkCodes::L2Squared).unwrap();
+    for (id, v) in data.iter().enumerate().skip(200) {
+        insert(&rel, &L2, v, heap_tid(id), graph_level(7, id as u64, m)).unwrap();
+    }
+    let graph = PageGraph::open(&rel, L2).unwrap();
+    assert!(graph.has_codes());
+    assert_eq!(code_len(graph.meta()), 208);
+    // Every element, built or inserted, points at its neighbour tuple on
+    // another page (`verify` reads both, and checks every stored code
+    // against its neighbour's vector).
+    assert!(rel.nblocks() as usize >= 2 * data.len(), "{} pages for {} elements", rel.nblocks(), data.len());
+    let report = verify(&rel, &L2).unwrap();
+    assert_eq!(report.live, 300);
+    let (recall_on, _) = measure(&rel, L2, &data, &queries, (true, false));
+    assert!(recall_on >= 0.95, "recall {recall_on}");
+    for (id, v) in data.iter().enumerate().step_by(37) {
+        let first = graph.search_iter(v, 40, ScanOrder::Relaxed).next().map(|(t, _)| id_of(graph.heap_tid(t)));
+        assert_eq!(first, Some(id as u32), "element {id} finds itself");
+    }
+    drop(graph);
+    bulk_delete(&rel, &L2, |t| id_of(t).is_multiple_of(4)).unwrap();
+    let report = verify(&rel, &L2).unwrap();
+    assert_eq!(report.live, 225);
 }
 
 #[test]

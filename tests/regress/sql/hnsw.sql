@@ -291,3 +291,23 @@ SET enable_seqscan = off;
 SELECT id FROM mid768 ORDER BY v <=> (SELECT v FROM mid768 WHERE id = 123) LIMIT 1;
 RESET enable_seqscan;
 DROP TABLE mid768;
+
+-- 1,536 dimensions: an element and its coded lists no longer fit one page,
+-- so they take a page each, in the build and in every insert after it.
+CREATE TABLE wide1536 (id int, v embedding(1536)) WITH (autovacuum_enabled = off);
+INSERT INTO wide1536 SELECT i, (SELECT array_agg(sin(i * 0.37 + j * 1.3 + i % 7)::real) FROM generate_series(1, 1536) j)::embedding
+FROM generate_series(1, 150) i;
+CREATE INDEX wide1536_v ON wide1536 USING ember_hnsw (v embedding_l2_ops);
+CREATE INDEX wide1536_nc ON wide1536 USING ember_hnsw (v embedding_l2_ops) WITH (neighbour_codes = off);
+SELECT pg_relation_size('wide1536_v') / 8192 AS coded_pages, pg_relation_size('wide1536_nc') / 8192 AS plain_pages;
+DROP INDEX wide1536_nc;
+INSERT INTO wide1536 SELECT i, (SELECT array_agg(cos(i * 0.11 + j * 0.7)::real) FROM generate_series(1, 1536) j)::embedding
+FROM generate_series(151, 200) i;
+SELECT pg_relation_size('wide1536_v') / 8192 AS pages_after_inserts;
+DELETE FROM wide1536 WHERE id % 4 = 0;
+VACUUM wide1536;
+SELECT ember_hnsw_verify('wide1536_v');
+SET enable_seqscan = off;
+SELECT id FROM wide1536 ORDER BY v <-> (SELECT v FROM wide1536 WHERE id = 177) LIMIT 1;
+RESET enable_seqscan;
+DROP TABLE wide1536;

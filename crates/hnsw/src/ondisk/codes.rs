@@ -37,6 +37,16 @@ const ROTATION_SEED: u64 = 0x4E45_4947_4842_4F52;
 /// and keeps it: its tuples were written so.
 const FITS_A_PAGE: u8 = 0x80;
 
+/// Set, with [`FITS_A_PAGE`], by every build since codes are stored
+/// wherever the element and its coded neighbour tuple each fit a page
+/// ([`code_len_for`]), on two pages when they do not fit one: up to
+/// 1,664 dimensions at m = 16 instead of 831. An index with
+/// [`FITS_A_PAGE`] alone keeps the one-page rule ([`pair_code_len`]).
+const SPLIT_PAIRS: u8 = 0x40;
+
+/// The bits of the `link_codes` byte that record the rule, not the kind.
+const RULE_BITS: u8 = FITS_A_PAGE | SPLIT_PAIRS;
+
 /// The earlier rule: at most this many bytes of codes for one element's
 /// `2m` layer-0 neighbours (384 dimensions at m = 16). It kept two
 /// elements of 385-768 dimensions on a page, where codes now take one
@@ -67,7 +77,7 @@ impl LinkCodes {
 
     /// From the metapage byte (unknown: none).
     pub fn from_id(id: u8) -> Self {
-        match id & !FITS_A_PAGE {
+        match id & !RULE_BITS {
             1 => Self::L2Squared,
             2 => Self::Cosine,
             _ => Self::None,
@@ -115,7 +125,7 @@ fn rotation_for(dims: usize) -> Arc<Rotation> {
 pub(crate) fn meta_byte(kind: LinkCodes) -> u8 {
     match kind {
         LinkCodes::None => 0,
-        _ => kind.id() | FITS_A_PAGE,
+        _ => kind.id() | RULE_BITS,
     }
 }
 
@@ -126,8 +136,10 @@ pub fn code_len(meta: &Meta) -> usize {
         return 0;
     }
     let (dims, m) = (meta.dims as usize, meta.m as usize);
-    if meta.link_codes & FITS_A_PAGE != 0 {
+    if meta.link_codes & SPLIT_PAIRS != 0 {
         code_len_for(dims, m)
+    } else if meta.link_codes & FITS_A_PAGE != 0 {
+        pair_code_len(dims, m)
     } else {
         legacy_code_len(dims, m)
     }
@@ -143,10 +155,24 @@ fn code_bytes_of(dims: usize) -> usize {
 
 /// Bytes of one neighbour code for vectors of `dims` dimensions in a
 /// graph with parameter `m`, where a build stores codes (0: never): where
-/// an element and its neighbour tuple with layer-0 codes fit one page at
-/// any level an element realistically draws (an insert puts both on one
-/// page). At m = 16: up to 831 dimensions.
+/// the element and its neighbour tuple with layer-0 codes each fit a page
+/// at any level an element realistically draws. Up to 831 dimensions (at
+/// m = 16) both fit one page; above, an element and its neighbour tuple
+/// take a page each (a build and an insert place them so), which costs a
+/// second page read per element expanded and saves reading every
+/// neighbour whose bound rules it out (a read of 4-7 KB there). At m = 16:
+/// up to 1,664 dimensions.
 pub(crate) fn code_len_for(dims: usize, m: usize) -> usize {
+    let len = code_bytes_of(dims);
+    if len == 0 || !super::insert::tuples_fit_apart(dims, m, len) {
+        return 0;
+    }
+    len
+}
+
+/// [`code_len_for`] of an index built with [`FITS_A_PAGE`] but not
+/// [`SPLIT_PAIRS`]: codes only where both tuples fit one page.
+fn pair_code_len(dims: usize, m: usize) -> usize {
     let len = code_bytes_of(dims);
     if len == 0 || !super::insert::pair_fits_empty(dims, m, len) {
         return 0;

@@ -22,10 +22,10 @@ use pagestore::page::{self, BLCKSZ, MAX_ITEM_LEN, MAX_OFFSET_NUMBER, SIZE_OF_ITE
 use pagestore::{Page, RelationRead, RelationWrite};
 
 use super::build::init_graph_page;
-use super::codes::{code_len, code_len_for, coder_for_read, LinkCoder};
+use super::codes::{code_len, coder_for_read, LinkCoder};
 use super::links::{adopt, write_list, Written};
 use super::reader::{corrupt_at, live_item, live_item_mut, read_meta, PageGraph, Pages};
-use super::tuples::{capacity, pair_fits_empty_page, ElementTuple, Meta, NeighbourTuple, Special, Tid, KIND_ELEMENT};
+use super::tuples::{capacity, item_fits_empty_page, pair_fits_empty_page, ElementTuple, Meta, NeighbourTuple, Special, Tid, KIND_ELEMENT};
 use super::OnDiskError;
 use crate::metric::Distance;
 use crate::search::{self, Scored};
@@ -247,22 +247,38 @@ fn claim_entry(meta: &mut Meta, element: Tid, level: usize, only_if_empty: bool)
 }
 
 /// Whether an element of `words` words fits on a page with its
-/// neighbour tuple at any level an element will realistically draw (see
-/// [`pair_fits_empty`]), with neighbour codes where a build stores them
-/// (elements too large for that are better stored as codes).
+/// neighbour tuple without codes at any level an element will
+/// realistically draw (see [`pair_fits_empty`]); elements too large for
+/// that are better stored as codes. (Where neighbour codes make the pair
+/// too large for a page, the two tuples take a page each.)
 pub fn vector_fits(words: usize, m: usize) -> bool {
-    pair_fits_empty(words, m, code_len_for(words, m))
+    pair_fits_empty(words, m, 0)
+}
+
+/// The lowest level whose probability, `m^-level`, is below one in a
+/// billion: the highest an element realistically draws.
+fn realistic_top(m: usize) -> usize {
+    (1..=MAX_LEVEL)
+        .find(|&l| (m as f64).powi(l as i32) >= 1e9)
+        .unwrap_or(MAX_LEVEL)
 }
 
 /// Whether an element of `words` words fits on an empty page with its
-/// neighbour tuple of layer-0 codes of `code_len` bytes at the lowest
-/// level whose probability, `m^-level`, is below one in a billion.
+/// neighbour tuple of layer-0 codes of `code_len` bytes at
+/// [`realistic_top`].
 pub(crate) fn pair_fits_empty(words: usize, m: usize, code_len: usize) -> bool {
     let m = m.max(2);
-    let level = (1..=MAX_LEVEL)
-        .find(|&l| (m as f64).powi(l as i32) >= 1e9)
-        .unwrap_or(MAX_LEVEL);
-    pair_fits_empty_page(ElementTuple::encoded_len(words), NeighbourTuple::encoded_len(level, m, code_len))
+    let nlen = NeighbourTuple::encoded_len(realistic_top(m), m, code_len);
+    pair_fits_empty_page(ElementTuple::encoded_len(words), nlen)
+}
+
+/// Whether an element of `words` words and its neighbour tuple of
+/// layer-0 codes of `code_len` bytes at [`realistic_top`] each fit an
+/// empty page.
+pub(crate) fn tuples_fit_apart(words: usize, m: usize, code_len: usize) -> bool {
+    let m = m.max(2);
+    let nlen = NeighbourTuple::encoded_len(realistic_top(m), m, code_len);
+    item_fits_empty_page(ElementTuple::encoded_len(words)) && item_fits_empty_page(nlen)
 }
 
 /// Whether an element of `elen` bytes and its neighbour tuple of `nlen`
@@ -277,6 +293,12 @@ fn pair_fits(page: &Page, elen: usize, nlen: usize) -> bool {
 fn is_graph_page(page: &Page) -> bool {
     page::check_header(page).is_ok()
         && Special::decode(page::special(page)).is_ok_and(|s| s.kind == Special::GRAPH)
+}
+
+/// Adds one tuple (that fits) to `page`, block `blk`.
+fn add_one(page: &mut Page, blk: u32, bytes: &[u8]) -> Tid {
+    let off = page::add_item(page, bytes).expect("fits was checked");
+    Tid { blk, off }
 }
 
 /// Adds the element (pointing at the next item) and its neighbour tuple.
@@ -617,24 +639,45 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         Ok(lists)
     }
 
-    /// Writes the element and its neighbour tuple on one page: the
-    /// metapage's `insert_blk` if they fit there, else a new page (then
-    /// recorded as `insert_blk`). Returns (element, neighbour tuple).
+    /// Writes the element and its neighbour tuple on one page, or, when
+    /// they do not fit one (neighbour codes of wide vectors), on a page
+    /// each: the neighbour tuple first, so that the element never points
+    /// at a tuple not yet written (a crash in between leaves a neighbour
+    /// tuple no element points at, which nothing reads). Returns (element,
+    /// neighbour tuple).
     fn place(&self, meta: &Meta, lists: &[Vec<Tid>]) -> Result<(Tid, Tid), OnDiskError> {
         let fill = |t: Tid, out: &mut [u8]| self.code_of(t, out);
         let neighbours = NeighbourTuple {
             slots: lists.to_vec(),
         }
         .encode(meta.m.into(), code_len(meta), &fill)?;
-        let elen = ElementTuple::encoded_len(self.element.vector.len());
+        let (elen, nlen) = (ElementTuple::encoded_len(self.element.vector.len()), neighbours.len());
         let mut empty = [0u8; BLCKSZ];
         init_graph_page(&mut empty);
-        if !pair_fits(&empty, elen, neighbours.len()) {
-            return Err(OnDiskError::TupleTooLarge(elen + neighbours.len()));
+        if pair_fits(&empty, elen, nlen) {
+            let add = |page: &mut Page, blk| add_pair(page, blk, &self.element, &neighbours);
+            return self.put(meta, &|page| pair_fits(page, elen, nlen), &add);
         }
+        if !page::fits(&empty, elen) || !page::fits(&empty, nlen) {
+            return Err(OnDiskError::TupleTooLarge(elen.max(nlen)));
+        }
+        let at = self.put(meta, &|page| page::fits(page, nlen), &|page, blk| add_one(page, blk, &neighbours))?;
+        let element = ElementTuple {
+            neighbours: at,
+            ..self.element.clone()
+        }
+        .encode();
+        let placed = self.put(meta, &|page| page::fits(page, elen), &|page, blk| add_one(page, blk, &element))?;
+        Ok((placed, at))
+    }
+
+    /// Adds tuples with `add` to the metapage's `insert_blk` if `fits`
+    /// says they fit there, else to a new page (then recorded as
+    /// `insert_blk`).
+    fn put<T>(&self, meta: &Meta, fits: &dyn Fn(&Page) -> bool, add: &dyn Fn(&mut Page, u32) -> T) -> Result<T, OnDiskError> {
         let mut blk = meta.insert_blk;
         for _ in 0..2 {
-            if let Some(at) = self.place_on(blk, elen, &neighbours) {
+            if let Some(at) = self.put_on(blk, fits, add) {
                 return Ok(at);
             }
             // Another insert may have added a page meanwhile.
@@ -646,7 +689,7 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         }
         let (blk, mut guard) = self.rel.extend();
         init_graph_page(&mut guard);
-        let at = add_pair(&mut guard, blk, &self.element, &neighbours);
+        let at = add(&mut guard, blk);
         drop(guard);
         update_meta(self.rel, |m| {
             let newer = m.insert_blk == u32::MAX || m.insert_blk < blk;
@@ -658,9 +701,8 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         Ok(at)
     }
 
-    /// Adds the element and its neighbour tuple on graph page `blk` if
-    /// they fit there.
-    fn place_on(&self, blk: u32, elen: usize, neighbours: &[u8]) -> Option<(Tid, Tid)> {
+    /// Adds tuples with `add` to graph page `blk` if `fits` says they fit.
+    fn put_on<T>(&self, blk: u32, fits: &dyn Fn(&Page) -> bool, add: &dyn Fn(&mut Page, u32) -> T) -> Option<T> {
         if blk == 0 || blk == u32::MAX || blk >= self.rel.nblocks() {
             return None;
         }
@@ -668,8 +710,8 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         if page::is_new(&guard) {
             init_graph_page(&mut guard);
         }
-        let fits = is_graph_page(&guard) && pair_fits(&guard, elen, neighbours.len());
-        fits.then(|| add_pair(&mut guard, blk, &self.element, neighbours))
+        let fits = is_graph_page(&guard) && fits(&guard);
+        fits.then(|| add(&mut guard, blk))
     }
 
     /// Overwrites the neighbour tuple of an element placed earlier, still

@@ -357,6 +357,12 @@ pub(crate) fn pair_fits_empty_page(elen: usize, nlen: usize) -> bool {
     elen <= page::MAX_ITEM_LEN && nlen <= page::MAX_ITEM_LEN && page::maxalign(elen) + page::maxalign(nlen) <= room
 }
 
+/// Whether a tuple of `len` bytes fits an empty graph page by itself.
+pub(crate) fn item_fits_empty_page(len: usize) -> bool {
+    let room = page::BLCKSZ - page::SIZE_OF_PAGE_HEADER - page::maxalign(Special::LEN) - page::SIZE_OF_ITEM_ID;
+    len <= page::MAX_ITEM_LEN && page::maxalign(len) <= room
+}
+
 /// A neighbour tuple's header fields.
 struct Header {
     top: usize,
