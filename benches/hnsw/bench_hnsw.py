@@ -183,9 +183,10 @@ def load_fashion(args):
 
 def load_clustered(args):
     """A deterministic Gaussian mixture: 1,000 centres, each cluster with its
-    own spread and a few dominant directions, so that neighbourhoods have the
-    uneven density and low intrinsic dimension of real embeddings rather than
-    the uniform hardness of i.i.d. noise. Queries are fresh draws from it."""
+    own spread and a few dominant directions, so that neighbourhoods have an
+    uneven density rather than the uniform hardness of i.i.d. noise (unlike
+    text embeddings, its points lie far from the data's centre compared with
+    their neighbours). Queries are fresh draws from it."""
     d, n, nq, k = args.dim, 100_000, args.queries, 1000
     rng = np.random.default_rng(20261204)
     centres = rng.standard_normal((k, d)).astype(np.float32)
@@ -759,8 +760,9 @@ def main():
     out = args.out
     if not out:
         here = os.path.dirname(os.path.abspath(__file__))
-        suffix = "" if not args.rows and args.dataset == "wordnet" and not args.lift else \
-            ("-" + key if args.dataset != "wordnet" or args.lift else "") + (f"-{rows_tag}" if args.rows else "")
+        tag = (f"clustered{args.dim}" if args.dataset == "clustered" else args.dataset) + \
+            (f"-lift{args.lift}" if args.lift else "")
+        suffix = ("" if tag == "wordnet" else "-" + tag) + (f"-{rows_tag}" if args.rows else "")
         out = os.path.join(here, f"results-{info['date']}{suffix}.md")
     with open(out, "w") as f:
         f.write(text)
