@@ -9,7 +9,9 @@
 # its processes are killed with SIGKILL. After crash recovery: every recorded
 # id is in the table and is the top-1 of an index scan for its own vector
 # (for ivf: reading only the list of the nearest centroid), ember_hnsw_verify
-# (ember_ivf_verify) passes, and inserts and searches still work.
+# (ember_ivf_verify) passes, and inserts and searches still work. For hnsw
+# the client also inserts each id into a 1,024-d table, whose index keeps an
+# element and its neighbour tuple on two pages: the same checks hold there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=../../scripts/lib.sh
@@ -48,12 +50,30 @@ INSERT INTO t SELECT i, hnsw_vec(i) FROM generate_series(1, 2000) i;
 CREATE INDEX $index ON t USING $AM_NAME (v embedding_l2_ops) $with;
 SQL
 ok "2,000 rows and an $AM_NAME index $index"
+# For hnsw, a second table of 1,024-d vectors: each element and its coded
+# neighbour tuple take a page each, written by two WAL records, so the crash
+# may fall between the two writes of an insert.
+wide=""
+if [ "$AM" = hnsw ]; then
+    wide=w
+    q -d "$db" <<SQL
+CREATE TABLE w (id int PRIMARY KEY, v embedding(1024));
+INSERT INTO w SELECT i, hnsw_vec(i, 1024) FROM generate_series(1, 300) i;
+CREATE INDEX w_v ON w USING ember_hnsw (v embedding_l2_ops) $with;
+SQL
+    [ "$(qv -d "$db" -c "SELECT pg_relation_size('w_v') / 8192 >= 600")" = t ] ||
+        fail "the 1,024-d index w_v does not take two pages per element: no neighbour codes?"
+    ok "300 rows of 1,024 dimensions and an index w_v with its tuples on two pages each"
+fi
 
 # The inserter: one autocommit INSERT per id, and `\echo id` only once the
 # INSERT (and so its COMMIT, synchronous with fsync on) has returned.
 # psql stops at the first failure (the server going away), so every recorded
 # id was committed.
-seq 2001 200000 | awk '{ print "INSERT INTO t VALUES (" $1 ", hnsw_vec(" $1 "));"; print "\\echo " $1 }' > "$work/insert.sql"
+seq 2001 200000 | awk -v wide="$wide" '{
+    print "INSERT INTO t VALUES (" $1 ", hnsw_vec(" $1 "));"
+    if (wide != "") print "INSERT INTO w VALUES (" $1 ", hnsw_vec(" $1 ", 1024));"
+    print "\\echo " $1 }' > "$work/insert.sql"
 psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$work/insert.sql" > "$work/committed.txt" 2> "$work/inserter.err" &
 inserter=$!
 
@@ -120,6 +140,15 @@ n=$(hnsw_verify "$db" "$index")
 ok "${AM_NAME}_verify passes after recovery: $n elements for $rows rows"
 q -d "$db" -c "VACUUM t"
 hnsw_check_verify "$db" "$index" t
+if [ -n "$wide" ]; then
+    hnsw_self_lookup "$db" w w_v "SELECT id FROM committed" "$AM_LOOKUP"
+    rows=$(qv -d "$db" -c "SELECT count(*) FROM w")
+    n=$(hnsw_verify "$db" w_v)
+    [ "$n" -ge "$rows" ] || fail "ember_hnsw_verify('w_v') counts $n live elements after recovery, fewer than the $rows rows"
+    q -d "$db" -c "VACUUM w"
+    hnsw_check_verify "$db" w_v w
+    ok "the 1,024-d index after recovery: every committed row found by its own vector; verify passes ($rows rows)"
+fi
 
 # Inserts and searches still work after recovery.
 q -d "$db" -c "INSERT INTO t SELECT i, hnsw_vec(i) FROM generate_series(300001, 300200) i"
