@@ -56,14 +56,7 @@ ok "2,000 rows and an $AM_NAME index $index"
 wide=""
 if [ "$AM" = hnsw ]; then
     wide=w
-    q -d "$db" <<SQL
-CREATE TABLE w (id int PRIMARY KEY, v embedding(1024));
-INSERT INTO w SELECT i, hnsw_vec(i, 1024) FROM generate_series(1, 300) i;
-CREATE INDEX w_v ON w USING ember_hnsw (v embedding_l2_ops) $with;
-SQL
-    [ "$(qv -d "$db" -c "SELECT pg_relation_size('w_v') / 8192 >= 600")" = t ] ||
-        fail "the 1,024-d index w_v does not take two pages per element: no neighbour codes?"
-    ok "300 rows of 1,024 dimensions and an index w_v with its tuples on two pages each"
+    hnsw_wide_table "$db" "$with"
 fi
 
 # The inserter: one autocommit INSERT per id, and `\echo id` only once the

@@ -113,6 +113,21 @@ dedicated_cluster_teardown() {
     fi
 }
 
+# hnsw_wide_table DB WITH: table w of 300 rows of 1,024 dimensions and its
+# ember_hnsw index w_v (WITH the given options), whose elements and coded
+# neighbour tuples take two pages each (checked): an insert writes them
+# with two WAL records.
+hnsw_wide_table() {
+    q -d "$1" <<SQL
+CREATE TABLE w (id int PRIMARY KEY, v embedding(1024));
+INSERT INTO w SELECT i, hnsw_vec(i, 1024) FROM generate_series(1, 300) i;
+CREATE INDEX w_v ON w USING ember_hnsw (v embedding_l2_ops) $2;
+SQL
+    [ "$(qv -d "$1" -c "SELECT pg_relation_size('w_v') / 8192 >= 600")" = t ] ||
+        fail "the 1,024-d index w_v does not take two pages per element: no neighbour codes?"
+    ok "300 rows of 1,024 dimensions and an index w_v with its tuples on two pages each"
+}
+
 # hnsw_fresh_db DB: (re)creates DB with ember, hnsw_vec and cluster_vec.
 hnsw_fresh_db() {
     q -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"

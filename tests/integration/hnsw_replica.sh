@@ -88,12 +88,7 @@ ok "primary: 5,000 rows and an $AM_NAME index $index"
 wide=""
 if [ "$AM" = hnsw ]; then
     wide=w
-    q -d "$db" <<SQL
-CREATE TABLE w (id int PRIMARY KEY, v embedding(1024));
-INSERT INTO w SELECT i, hnsw_vec(i, 1024) FROM generate_series(1, 300) i;
-CREATE INDEX w_v ON w USING ember_hnsw (v embedding_l2_ops) $with;
-SQL
-    ok "primary: 300 rows of 1,024 dimensions and an index w_v"
+    hnsw_wide_table "$db" "$with"
 fi
 
 # The standby: a base backup with its own port and socket directory (its

@@ -255,30 +255,27 @@ pub fn vector_fits(words: usize, m: usize) -> bool {
     pair_fits_empty(words, m, 0)
 }
 
-/// The lowest level whose probability, `m^-level`, is below one in a
+/// Bytes of a neighbour tuple with layer-0 codes of `code_len` bytes at
+/// the lowest level whose probability, `m^-level`, is below one in a
 /// billion: the highest an element realistically draws.
-fn realistic_top(m: usize) -> usize {
-    (1..=MAX_LEVEL)
+fn realistic_neighbour_len(m: usize, code_len: usize) -> usize {
+    let m = m.max(2);
+    let top = (1..=MAX_LEVEL)
         .find(|&l| (m as f64).powi(l as i32) >= 1e9)
-        .unwrap_or(MAX_LEVEL)
+        .unwrap_or(MAX_LEVEL);
+    NeighbourTuple::encoded_len(top, m, code_len)
 }
 
 /// Whether an element of `words` words fits on an empty page with its
-/// neighbour tuple of layer-0 codes of `code_len` bytes at
-/// [`realistic_top`].
+/// neighbour tuple ([`realistic_neighbour_len`]).
 pub(crate) fn pair_fits_empty(words: usize, m: usize, code_len: usize) -> bool {
-    let m = m.max(2);
-    let nlen = NeighbourTuple::encoded_len(realistic_top(m), m, code_len);
-    pair_fits_empty_page(ElementTuple::encoded_len(words), nlen)
+    pair_fits_empty_page(ElementTuple::encoded_len(words), realistic_neighbour_len(m, code_len))
 }
 
-/// Whether an element of `words` words and its neighbour tuple of
-/// layer-0 codes of `code_len` bytes at [`realistic_top`] each fit an
-/// empty page.
+/// Whether an element of `words` words and its neighbour tuple
+/// ([`realistic_neighbour_len`]) each fit an empty page.
 pub(crate) fn tuples_fit_apart(words: usize, m: usize, code_len: usize) -> bool {
-    let m = m.max(2);
-    let nlen = NeighbourTuple::encoded_len(realistic_top(m), m, code_len);
-    item_fits_empty_page(ElementTuple::encoded_len(words)) && item_fits_empty_page(nlen)
+    item_fits_empty_page(ElementTuple::encoded_len(words)) && item_fits_empty_page(realistic_neighbour_len(m, code_len))
 }
 
 /// Whether an element of `elen` bytes and its neighbour tuple of `nlen`
