@@ -50,6 +50,63 @@ pub trait GraphView {
         let _ = query;
         unbounded_neighbours(self, node, level, fresh, out, bounds);
     }
+
+    /// Reads `nodes` as [`GraphView::distances`] does, and expands at once
+    /// each whose distance is below `expand_below`: its neighbours on
+    /// `level`, as [`GraphView::neighbours_bounded`] gives them, go to
+    /// `lists`. Here, one call after the other; a view over pages
+    /// overrides it to read an element and its list in one page visit.
+    #[allow(clippy::too_many_arguments)]
+    fn read_expanding(
+        &self,
+        query: &[f32],
+        nodes: &[Self::Node],
+        level: usize,
+        expand_below: f32,
+        fresh: &mut dyn FnMut(Self::Node) -> bool,
+        dists: &mut Vec<f32>,
+        lists: &mut Lists<Self::Node>,
+    ) {
+        self.distances(query, nodes, dists);
+        lists.clear();
+        let (mut list, mut bounds) = (Vec::new(), Vec::new());
+        for (i, &dist) in dists.iter().enumerate() {
+            if dist < expand_below {
+                self.neighbours_bounded(query, nodes[i], level, fresh, &mut list, &mut bounds);
+                lists.nodes.extend_from_slice(&list);
+                lists.bounds.extend_from_slice(&bounds);
+                lists.expanded.push(i);
+            }
+        }
+    }
+}
+
+/// The neighbour lists read by [`GraphView::read_expanding`], one after
+/// another, and which of the elements read were expanded.
+#[derive(Debug, Clone)]
+pub struct Lists<N> {
+    /// The neighbours, list after list.
+    pub nodes: Vec<N>,
+    /// `bounds[i]` bounds the distance to `nodes[i]` (as in
+    /// [`GraphView::neighbours_bounded`]).
+    pub bounds: Vec<f32>,
+    /// The indices (in the nodes read) of the elements expanded.
+    pub expanded: Vec<usize>,
+}
+
+impl<N> Default for Lists<N> {
+    fn default() -> Self {
+        Self { nodes: Vec::new(), bounds: Vec::new(), expanded: Vec::new() }
+    }
+}
+
+impl<N> Lists<N> {
+    /// Empties every list.
+    pub fn clear(&mut self) {
+        self.nodes.clear();
+        self.bounds.clear();
+        self.expanded.clear();
+    }
 }
 
 /// [`GraphView::neighbours_bounded`] without bounds (all `-inf`): the
@@ -246,10 +303,13 @@ impl<N> Ord for Candidate<N> {
 /// rounds, and what it needs while it runs.
 struct Beam<N> {
     visited: VisitedSet<N>,
+    /// Elements expanded: each is expanded once, though a later round of
+    /// a [`SearchIter`] may meet it again.
+    expanded: VisitedSet<N>,
     frontier: BinaryHeap<Reverse<Candidate<N>>>,
     buf: Vec<N>,
     dists: Vec<f32>,
-    bounds: Vec<f32>,
+    lists: Lists<N>,
 }
 
 /// Where a round of [`Beam::run`] puts the elements it does not keep.
@@ -258,18 +318,17 @@ struct Overflow<'a, N> {
     skipped: &'a mut dyn FnMut(Scored<N>),
     /// Read, not kept (or pushed out of) the `ef` results.
     rejected: &'a mut dyn FnMut(Scored<N>),
-    /// Whether to expand a read element (false when it already was).
-    expand: &'a mut dyn FnMut(N) -> bool,
 }
 
 impl<N: Copy + Eq + Hash> Beam<N> {
     fn new(ef: usize) -> Self {
         Self {
             visited: visited_for(ef),
+            expanded: VisitedSet::with_capacity_and_hasher(4 * ef.clamp(8, 1000), BuildHasherDefault::default()),
             frontier: BinaryHeap::new(),
             buf: Vec::new(),
             dists: Vec::new(),
-            bounds: Vec::new(),
+            lists: Lists::default(),
         }
     }
 
@@ -287,6 +346,14 @@ impl<N: Copy + Eq + Hash> Beam<N> {
     /// when it is found read 134, with the same recall and the same
     /// elements expanded. A neighbour without a bound (`-inf`, NaN) is
     /// read at once, as in the paper.
+    ///
+    /// An element read lazily that enters the results is expanded at
+    /// once, in the same page visit ([`GraphView::read_expanding`]),
+    /// rather than when it reaches the head again: that saves a visit per
+    /// expansion, and expands some elements the paper's order would not.
+    /// At equal recall it visits about a third fewer pages (in process:
+    /// 99 against 152 per query at recall 0.96 on clustered 128-d data,
+    /// 76 against 129 at 0.955-0.96 on WordNet).
     fn run<G: GraphView<Node = N>>(
         &mut self,
         graph: &G,
@@ -303,9 +370,11 @@ impl<N: Copy + Eq + Hash> Beam<N> {
             }
             self.frontier.pop();
             if c.read {
-                if (out.expand)(c.key.node) {
-                    self.expand(graph, query, c.key.node, level, worst, out);
-                    self.offer_read(results, ef, out);
+                if self.expanded.insert(c.key.node) {
+                    let visited = &mut self.visited;
+                    let lists = &mut self.lists;
+                    graph.neighbours_bounded(query, c.key.node, level, &mut |n| visited.insert(n), &mut lists.nodes, &mut lists.bounds);
+                    self.queue_neighbours(graph, query, worst, results, ef, out);
                 }
             } else {
                 self.buf.clear();
@@ -319,48 +388,57 @@ impl<N: Copy + Eq + Hash> Beam<N> {
                         _ => break,
                     }
                 }
-                graph.distances(query, &self.buf, &mut self.dists);
+                let visited = &mut self.visited;
+                let expand_below = worst.unwrap_or(f32::MAX);
+                graph.read_expanding(query, &self.buf, level, expand_below, &mut |n| visited.insert(n), &mut self.dists, &mut self.lists);
+                for &i in &self.lists.expanded {
+                    self.expanded.insert(self.buf[i]);
+                }
                 self.offer_read(results, ef, out);
+                let worst = entry_threshold(results, ef);
+                self.queue_neighbours(graph, query, worst, results, ef, out);
             }
         }
     }
 
-    /// Expands `node`: its fresh neighbours with a bound wait in the
-    /// frontier, those without one are left in `buf` to be read now, and
-    /// those whose bound rules them out go to `skipped`.
-    fn expand<G: GraphView<Node = N>>(
+    /// Queues the fresh neighbours in `lists`: those whose bound rules
+    /// them out (against `worst`) go to `skipped`, those with a bound wait
+    /// in the frontier, and those without one are read now and offered to
+    /// `results`.
+    fn queue_neighbours<G: GraphView<Node = N>>(
         &mut self,
         graph: &G,
         query: &[f32],
-        node: N,
-        level: usize,
         worst: Option<f32>,
+        results: &mut BinaryHeap<Scored<N>>,
+        ef: usize,
         out: &mut Overflow<'_, N>,
     ) {
-        let visited = &mut self.visited;
-        graph.neighbours_bounded(query, node, level, &mut |n| visited.insert(n), &mut self.buf, &mut self.bounds);
-        let mut now = 0;
-        for i in 0..self.buf.len() {
-            let (node, bound) = (self.buf[i], self.bounds[i]);
+        self.buf.clear();
+        for (&node, &bound) in self.lists.nodes.iter().zip(&self.lists.bounds) {
             if worst.is_some_and(|w| bound >= w) {
                 (out.skipped)(Scored { dist: bound, node });
             } else if bound == f32::NEG_INFINITY || bound.is_nan() {
-                self.buf[now] = node;
-                now += 1;
+                self.buf.push(node);
             } else {
                 self.frontier.push(Reverse(Candidate { key: Scored { dist: bound, node }, read: false }));
             }
         }
-        self.buf.truncate(now);
-        graph.distances(query, &self.buf, &mut self.dists);
+        if !self.buf.is_empty() {
+            graph.distances(query, &self.buf, &mut self.dists);
+            self.offer_read(results, ef, out);
+        }
     }
 
-    /// Offers the elements just read (`buf`, `dists`) to `results`.
+    /// Offers the elements just read (`buf`, `dists`) to `results`; those
+    /// kept and not yet expanded wait in the frontier to be.
     fn offer_read(&mut self, results: &mut BinaryHeap<Scored<N>>, ef: usize, out: &mut Overflow<'_, N>) {
         for i in 0..self.buf.len() {
             let s = Scored { dist: self.dists[i], node: self.buf[i] };
             if results.len() < ef || results.peek().is_some_and(|w| s.dist < w.dist) {
-                self.push_read(s);
+                if !self.expanded.contains(&s.node) {
+                    self.push_read(s);
+                }
                 results.push(s);
                 if results.len() > ef {
                     (out.rejected)(results.pop().expect("non-empty"));
@@ -395,7 +473,7 @@ pub fn search_layer<G: GraphView>(
     while results.len() > ef {
         results.pop();
     }
-    let mut out = Overflow { skipped: &mut |_| {}, rejected: &mut |_| {}, expand: &mut |_| true };
+    let mut out = Overflow { skipped: &mut |_| {}, rejected: &mut |_| {} };
     beam.run(graph, query, level, ef, &mut results, &mut out);
     results.into_sorted_vec()
 }
@@ -433,7 +511,6 @@ pub struct SearchIter<'g, G: GraphView> {
     order: ScanOrder,
     started: bool,
     beam: Beam<G::Node>,
-    expanded: VisitedSet<G::Node>,
     spill: BinaryHeap<Reverse<Scored<G::Node>>>,
     /// Elements seen but not read (their bound kept them out of a full
     /// batch), by lower bound: read when a later batch reaches it.
@@ -452,7 +529,6 @@ impl<'g, G: GraphView> SearchIter<'g, G> {
             order,
             started: false,
             beam: Beam::new(ef),
-            expanded: VisitedSet::default(),
             spill: BinaryHeap::new(),
             deferred: BinaryHeap::new(),
             batch: Vec::new(),
@@ -497,16 +573,15 @@ impl<'g, G: GraphView> SearchIter<'g, G> {
             let Some(Reverse(s)) = self.spill.pop() else {
                 break;
             };
-            if !self.expanded.contains(&s.node) {
+            if !self.beam.expanded.contains(&s.node) {
                 self.beam.push_read(s);
             }
             results.push(s);
         }
-        let (spill, deferred, expanded) = (&mut self.spill, &mut self.deferred, &mut self.expanded);
+        let (spill, deferred) = (&mut self.spill, &mut self.deferred);
         let mut out = Overflow {
             skipped: &mut |s| deferred.push(Reverse(s)),
             rejected: &mut |s| spill.push(Reverse(s)),
-            expand: &mut |n| expanded.insert(n),
         };
         self.beam.run(self.graph, &self.query, 0, self.ef, &mut results, &mut out);
         self.batch = results.into_sorted_vec();

@@ -11,7 +11,7 @@ use hnsw::ondisk::{
     bulk_delete, code_len, insert, upper_codes_fit, verify, write_graph, write_graph_from, LinkCodes, Meta,
     NeighbourTuple, PageGraph, Tid,
 };
-use hnsw::{graph_level, Cosine, Distance, Hnsw, HnswParams, ScanOrder, L2};
+use hnsw::{graph_level, Cosine, Distance, GraphView, Hnsw, HnswParams, ScanOrder, SearchIter, L2};
 use pagestore::{MemRelation, RelationRead};
 
 fn heap_tid(id: usize) -> Tid {
@@ -416,4 +416,64 @@ fn verify_reports_a_wrong_upper_layer_code() {
     assert!(flipped, "2,000 elements at m = {M} have some above layer 0");
     let err = verify(&rel, &L2).unwrap_err();
     assert!(err.contains("is not the code of its vector"), "{err}");
+}
+
+/// A page graph seen through the trait's own `read_expanding`: an element
+/// read and its list are two page visits, as before they were fused.
+struct Unfused<'g, 'r>(&'g PageGraph<'r, Counting<'r>, L2>);
+
+impl GraphView for Unfused<'_, '_> {
+    type Node = Tid;
+
+    fn entry_point(&self) -> Option<(Tid, usize)> {
+        self.0.entry_point()
+    }
+
+    fn distance(&self, query: &[f32], node: Tid) -> f32 {
+        self.0.distance(query, node)
+    }
+
+    fn neighbours(&self, node: Tid, level: usize, out: &mut Vec<Tid>) {
+        self.0.neighbours(node, level, out);
+    }
+
+    fn distances(&self, query: &[f32], nodes: &[Tid], out: &mut Vec<f32>) {
+        self.0.distances(query, nodes, out);
+    }
+
+    fn neighbours_bounded(
+        &self,
+        query: &[f32],
+        node: Tid,
+        level: usize,
+        fresh: &mut dyn FnMut(Tid) -> bool,
+        out: &mut Vec<Tid>,
+        bounds: &mut Vec<f32>,
+    ) {
+        self.0.neighbours_bounded(query, node, level, fresh, out, bounds);
+    }
+}
+
+#[test]
+fn an_element_read_and_expanded_at_once_costs_one_page_visit() {
+    let (data, queries) = low_rank(5_000, 50);
+    let rel = build(&data, L2, LinkCodes::L2Squared);
+    let counting = Counting { rel: &rel, reads: Cell::new(0) };
+    let graph = PageGraph::open(&counting, L2).unwrap();
+    assert!(graph.has_codes());
+    let unfused = Unfused(&graph);
+    let (mut fused_reads, mut unfused_reads) = (0, 0);
+    for q in &queries {
+        let start = counting.reads.get();
+        let fused: Vec<(Tid, f32)> = SearchIter::new(&graph, q, 40, ScanOrder::Relaxed).take(60).collect();
+        let middle = counting.reads.get();
+        let plain: Vec<(Tid, f32)> = SearchIter::new(&unfused, q, 40, ScanOrder::Relaxed).take(60).collect();
+        fused_reads += middle - start;
+        unfused_reads += counting.reads.get() - middle;
+        assert_eq!(fused, plain, "the same search, read either way");
+    }
+    assert!(
+        10 * fused_reads < 9 * unfused_reads,
+        "page visits: {fused_reads} reading and expanding together, {unfused_reads} apart"
+    );
 }

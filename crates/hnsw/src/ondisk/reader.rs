@@ -15,7 +15,7 @@ use super::codes::{coder_for_read, LinkCoder, LinkQuery};
 use super::tuples::{with_f32s, ElementTuple, Meta, NeighbourTuple, Tid};
 use super::OnDiskError;
 use crate::metric::Distance;
-use crate::search::{self, GraphView, ScanOrder, SearchIter};
+use crate::search::{self, GraphView, Lists, ScanOrder, SearchIter};
 
 /// The bytes of item `off`, or `None` when there is no such tuple (offset
 /// past the last line pointer, `LP_UNUSED`, `LP_DEAD`).
@@ -289,6 +289,59 @@ impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
         SearchIter::new(self, query, ef, order)
     }
 
+    /// Runs `read(i, node)` over `nodes` in order, as a pipeline so that
+    /// their cache misses overlap instead of following one another:
+    /// `2 * PREFETCH_AHEAD` elements ahead, the buffer header and line
+    /// pointer are prefetched (no pin); `PREFETCH_AHEAD` ahead, the line
+    /// pointer is read and the tuple (header and vector) prefetched.
+    fn pipelined(&self, nodes: &[Tid], mut read: impl FnMut(usize, Tid)) {
+        for (i, &n) in nodes.iter().take(2 * PREFETCH_AHEAD).enumerate() {
+            self.prefetch_line_pointer(n);
+            if i < PREFETCH_AHEAD {
+                self.prefetch_element(n);
+            }
+        }
+        for (i, &n) in nodes.iter().enumerate() {
+            if let Some(&far) = nodes.get(i + 2 * PREFETCH_AHEAD) {
+                self.prefetch_line_pointer(far);
+            }
+            if let Some(&next) = nodes.get(i + PREFETCH_AHEAD) {
+                self.prefetch_element(next);
+            }
+            read(i, n);
+        }
+    }
+
+    /// The distance from `query` to the element tuple `bytes`, computed on
+    /// the page bytes when they are aligned, and the TID of its neighbour
+    /// tuple.
+    fn element_distance(&self, query: &[f32], bytes: &[u8], scratch: &mut Vec<f32>) -> Result<(f32, Tid), FormatError> {
+        let (element, raw) = ElementTuple::decode_view(bytes)?;
+        let dims = self.meta.dims as usize;
+        if dims != 0 && raw.len() != 4 * dims {
+            return Err(FormatError::Invalid("element dimensions differ from the metapage"));
+        }
+        let dist = with_f32s(raw, scratch, |v| self.metric.distance_or_inf(query, v));
+        Ok((dist, element.neighbours))
+    }
+
+    /// The query prepared against the neighbour codes (kept for the last
+    /// query), or `None` when the index has no codes or pruning is off.
+    fn link_query(&self, query: &[f32]) -> Option<std::cell::Ref<'_, LinkQuery>> {
+        let coder = self.coder.as_ref().filter(|_| self.prune.get())?;
+        {
+            let mut cached = self.link_query.borrow_mut();
+            if cached.as_ref().is_none_or(|(q, _)| q.as_slice() != query) {
+                let prepared = match self.epsilon0.get() {
+                    Some(epsilon0) => coder.query_with_epsilon(query, epsilon0),
+                    None => coder.query(query),
+                };
+                *cached = Some((query.to_vec(), prepared));
+            }
+        }
+        Some(std::cell::Ref::map(self.link_query.borrow(), |c| &c.as_ref().expect("prepared above").1))
+    }
+
     /// Starts bringing the page header and line pointer of element `node`
     /// (and its buffer's header) into the cache, without pinning its page.
     fn prefetch_line_pointer(&self, node: Tid) {
@@ -345,43 +398,66 @@ impl<R: RelationRead, D: Distance> GraphView for PageGraph<'_, R, D> {
     /// `+inf` for an element that is gone.
     fn distance(&self, query: &[f32], node: Tid) -> f32 {
         let mut scratch = self.vector.borrow_mut();
-        let dims = self.meta.dims as usize;
-        let found = self.pages.with_decoded(node, |bytes| {
-            let (_, raw) = ElementTuple::decode_view(bytes)?;
-            if dims != 0 && raw.len() != 4 * dims {
-                return Err(FormatError::Invalid(
-                    "element dimensions differ from the metapage",
-                ));
-            }
-            Ok(with_f32s(raw, &mut scratch, |v| {
-                self.metric.distance_or_inf(query, v)
-            }))
-        });
-        or_corrupted(found).unwrap_or(f32::INFINITY)
+        let found = self.pages.with_decoded(node, |bytes| self.element_distance(query, bytes, &mut scratch));
+        or_corrupted(found).map_or(f32::INFINITY, |(dist, _)| dist)
     }
 
-    /// A pipeline over the elements, so that their cache misses overlap
-    /// instead of following one another: `2 * PREFETCH_AHEAD` elements
-    /// ahead, the buffer header and line pointer are prefetched (no pin);
-    /// `PREFETCH_AHEAD` ahead, the page is pinned, the line pointer read and
-    /// the tuple (header and vector) prefetched; then the distance.
+    /// A pipeline over the elements (see [`PageGraph::pipelined`]).
     fn distances(&self, query: &[f32], nodes: &[Tid], out: &mut Vec<f32>) {
         out.clear();
-        for (i, &n) in nodes.iter().take(2 * PREFETCH_AHEAD).enumerate() {
-            self.prefetch_line_pointer(n);
-            if i < PREFETCH_AHEAD {
-                self.prefetch_element(n);
+        self.pipelined(nodes, |_, n| out.push(self.distance(query, n)));
+    }
+
+    /// Each element and, when it is expanded, its list on the same page
+    /// are read under one lock (the list on another page, in wide
+    /// indexes, under a second), in a pipeline over the elements.
+    #[allow(clippy::too_many_arguments)]
+    fn read_expanding(
+        &self,
+        query: &[f32],
+        nodes: &[Tid],
+        level: usize,
+        expand_below: f32,
+        fresh: &mut dyn FnMut(Tid) -> bool,
+        dists: &mut Vec<f32>,
+        lists: &mut Lists<Tid>,
+    ) {
+        dists.clear();
+        lists.clear();
+        let link_query = self.link_query(query);
+        let bound = |code: &[u8]| link_query.as_ref().map_or(f32::NEG_INFINITY, |q| q.lower_bound(code));
+        let m = self.meta.m as usize;
+        let mut scratch = self.vector.borrow_mut();
+        self.pipelined(nodes, |i, node| {
+            let mut list = |bytes: &[u8]| {
+                NeighbourTuple::append_level_bounded(bytes, level, m, &mut *fresh, bound, &mut lists.nodes, &mut lists.bounds)
+            };
+            let read = self.pages.with_page(node.blk, |page| -> Result<(f32, bool, Option<Tid>), OnDiskError> {
+                let Some(bytes) = live_item(page, node.off).map_err(|e| corrupt_at(node, e))? else {
+                    return Ok((f32::INFINITY, false, None));
+                };
+                let (dist, at) = self.element_distance(query, bytes, &mut scratch).map_err(|e| corrupt_at(node, e))?;
+                // Never NaN: a NaN distance is `+inf`.
+                if dist >= expand_below {
+                    return Ok((dist, false, None));
+                }
+                if at.blk != node.blk {
+                    return Ok((dist, true, Some(at)));
+                }
+                if let Some(bytes) = live_item(page, at.off).map_err(|e| corrupt_at(at, e))? {
+                    list(bytes).map_err(|e| corrupt_at(at, e))?;
+                }
+                Ok((dist, true, None))
+            });
+            let (dist, expanded, elsewhere) = or_corrupted(read.and_then(|r| r));
+            if let Some(at) = elsewhere {
+                or_corrupted(self.pages.with_decoded(at, list));
             }
-        }
-        for (i, &n) in nodes.iter().enumerate() {
-            if let Some(&far) = nodes.get(i + 2 * PREFETCH_AHEAD) {
-                self.prefetch_line_pointer(far);
+            if expanded {
+                lists.expanded.push(i);
             }
-            if let Some(&next) = nodes.get(i + PREFETCH_AHEAD) {
-                self.prefetch_element(next);
-            }
-            out.push(self.distance(query, n));
-        }
+            dists.push(dist);
+        });
     }
 
     fn neighbours(&self, node: Tid, level: usize, out: &mut Vec<Tid>) {
@@ -402,24 +478,14 @@ impl<R: RelationRead, D: Distance> GraphView for PageGraph<'_, R, D> {
         out: &mut Vec<Tid>,
         bounds: &mut Vec<f32>,
     ) {
-        let coder = self.coder.as_ref().filter(|_| self.prune.get());
-        let Some(coder) = coder else {
+        let Some(link_query) = self.link_query(query) else {
             return search::unbounded_neighbours(self, node, level, fresh, out, bounds);
         };
-        let mut cached = self.link_query.borrow_mut();
-        if cached.as_ref().is_none_or(|(q, _)| q.as_slice() != query) {
-            let prepared = match self.epsilon0.get() {
-                Some(epsilon0) => coder.query_with_epsilon(query, epsilon0),
-                None => coder.query(query),
-            };
-            *cached = Some((query.to_vec(), prepared));
-        }
-        let link_query = &cached.as_ref().expect("prepared above").1;
         let m = self.meta.m as usize;
         out.clear();
         bounds.clear();
         or_corrupted(self.with_neighbour_tuple(node, |b| {
-            NeighbourTuple::decode_level_bounded(b, level, m, &mut *fresh, |code| link_query.lower_bound(code), out, bounds)
+            NeighbourTuple::append_level_bounded(b, level, m, &mut *fresh, |code| link_query.lower_bound(code), out, bounds)
         }));
     }
 }

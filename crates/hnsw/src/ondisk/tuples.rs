@@ -531,13 +531,27 @@ impl NeighbourTuple {
         bytes: &[u8],
         level: usize,
         m: usize,
-        mut keep: impl FnMut(Tid) -> bool,
+        keep: impl FnMut(Tid) -> bool,
         bound: impl Fn(&[u8]) -> f32,
         out: &mut Vec<Tid>,
         bounds: &mut Vec<f32>,
     ) -> Result<(), FormatError> {
         out.clear();
         bounds.clear();
+        Self::append_level_bounded(bytes, level, m, keep, bound, out, bounds)
+    }
+
+    /// [`NeighbourTuple::decode_level_bounded`], appending to `out` and
+    /// `bounds` (several lists read in a row).
+    pub fn append_level_bounded(
+        bytes: &[u8],
+        level: usize,
+        m: usize,
+        mut keep: impl FnMut(Tid) -> bool,
+        bound: impl Fn(&[u8]) -> f32,
+        out: &mut Vec<Tid>,
+        bounds: &mut Vec<f32>,
+    ) -> Result<(), FormatError> {
         Self::for_each_slot(bytes, level, m, |t, code| {
             if !keep(t) {
                 return;
