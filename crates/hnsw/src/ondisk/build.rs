@@ -15,8 +15,41 @@ use crate::Hnsw;
 /// Where each element's two tuples go, decided before anything is written
 /// (neighbour tuples refer to elements on later pages).
 struct Layout {
+    /// The ids in the order their tuples are written.
+    order: Vec<u32>,
     elements: Vec<Tid>,
     neighbours: Vec<Tid>,
+}
+
+/// The order the elements are written in: breadth-first over layer 0
+/// from the entry point, so that an element's neighbours, written right
+/// after it, tend to share its page. A scan visits an element's
+/// neighbours one after the other, and a page it visits again is still
+/// in the CPU's caches. Elements not reached that way (none, in a graph
+/// whose build connected it) follow in id order.
+fn layout_order<D: Distance>(graph: &Hnsw<D>) -> Vec<u32> {
+    let n = graph.len();
+    let mut order = Vec::with_capacity(n);
+    let mut seen = vec![false; n];
+    let mut visit = |id: u32, order: &mut Vec<u32>| {
+        if !std::mem::replace(&mut seen[id as usize], true) {
+            order.push(id);
+        }
+    };
+    if let Some((entry, _)) = graph.entry_point() {
+        visit(entry, &mut order);
+    }
+    let mut next = 0;
+    for start in 0..n as u32 {
+        visit(start, &mut order);
+        while let Some(&id) = order.get(next) {
+            next += 1;
+            for &neighbour in graph.links(id, 0) {
+                visit(neighbour, &mut order);
+            }
+        }
+    }
+    order
 }
 
 /// Tracks the fill of the page being planned with a scratch page, using
@@ -124,15 +157,14 @@ fn plan<D: Distance>(graph: &Hnsw<D>, stored: &Stored<'_>) -> Result<Layout, OnD
     let code_len = stored.coder.as_ref().map_or(0, LinkCoder::len);
     let mut planner = Planner::new(1);
     let mut layout = Layout {
-        elements: Vec::new(),
-        neighbours: Vec::new(),
+        order: layout_order(graph),
+        elements: vec![Tid::INVALID; graph.len()],
+        neighbours: vec![Tid::INVALID; graph.len()],
     };
-    for id in 0..graph.len() as u32 {
-        layout
-            .elements
-            .push(planner.place(ElementTuple::encoded_len(stored.len_of(graph, id)))?);
+    for &id in &layout.order {
+        layout.elements[id as usize] = planner.place(ElementTuple::encoded_len(stored.len_of(graph, id)))?;
         let len = NeighbourTuple::encoded_len(graph.level(id), graph.params().m, code_len);
-        layout.neighbours.push(planner.place(len)?);
+        layout.neighbours[id as usize] = planner.place(len)?;
     }
     Ok(layout)
 }
@@ -198,7 +230,7 @@ fn meta_of<D: Distance>(
         entry_level,
         entry,
         elements: graph.len() as u64,
-        insert_blk: layout.and_then(|l| l.neighbours.last()).map_or(u32::MAX, |t| t.blk),
+        insert_blk: layout.and_then(|l| l.order.last()).map_or(u32::MAX, |&id| layout.map_or(u32::MAX, |l| l.neighbours[id as usize].blk)),
         value_dims: if coded { stored.value_dims(graph) as u16 } else { 0 },
         link_codes: super::codes::meta_byte(link_codes),
     }
@@ -392,16 +424,14 @@ fn write_stored<R: RelationWrite, D: Distance>(
     // rayon's global pool, not a thread of its own: a caller that must keep
     // signals off its helpers (a Postgres backend) sets that pool up with
     // them blocked, and a new thread would inherit the caller's mask.
-    let n = graph.len();
     rayon::in_place_scope(|scope| -> Result<(), OnDiskError> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let layout = &layout;
         scope.spawn(move |_| {
-            for start in (0..n).step_by(ENCODE_CHUNK) {
-                let ids = start as u32..(start + ENCODE_CHUNK).min(n) as u32;
+            for ids in layout.order.chunks(ENCODE_CHUNK) {
                 let chunk: Result<Vec<[Vec<u8>; 2]>, OnDiskError> = ids
-                    .into_par_iter()
-                    .map(|id| tuples_of(graph, stored, layout, codes, id, heap_tids[id as usize]))
+                    .par_iter()
+                    .map(|&id| tuples_of(graph, stored, layout, codes, id, heap_tids[id as usize]))
                     .collect();
                 let failed = chunk.is_err();
                 // A closed channel: the writer stopped (an error); so do we.
@@ -411,9 +441,10 @@ fn write_stored<R: RelationWrite, D: Distance>(
             }
         });
         let mut current: Option<(u32, R::WriteGuard<'_>)> = None;
-        let mut id = 0;
+        let mut ids = layout.order.iter().map(|&id| id as usize);
         for chunk in rx {
             for tuples in chunk? {
+                let id = ids.next().expect("a tuple pair per id");
                 let targets = [layout.elements[id], layout.neighbours[id]];
                 for (bytes, tid) in tuples.iter().zip(targets) {
                     if current.as_ref().is_none_or(|(blk, _)| *blk != tid.blk) {
@@ -427,7 +458,6 @@ fn write_stored<R: RelationWrite, D: Distance>(
                     let off = page::add_item(guard, bytes);
                     debug_assert_eq!(off, Some(tid.off), "planned offset");
                 }
-                id += 1;
             }
         }
         Ok(())
