@@ -3,7 +3,8 @@
 //! - Block 0, item 1: the [`Meta`] tuple (MAGIC + VERSION, dims, m,
 //!   ef_construction, metric id, entry point, element count, insert page).
 //! - Blocks 1..: element and neighbour tuples, each element followed by
-//!   its neighbour tuple (in build order, then appended by [`insert`], on
+//!   its neighbour tuple (breadth-first over layer 0 from the entry
+//!   point, then appended by [`insert`], on
 //!   the same page).
 //! - Every page is a standard Postgres page with an 8-byte special space
 //!   ([`Special`]: page id, page kind, next block reserved).
