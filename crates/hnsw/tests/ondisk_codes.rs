@@ -477,3 +477,37 @@ fn an_element_read_and_expanded_at_once_costs_one_page_visit() {
         "page visits: {fused_reads} reading and expanding together, {unfused_reads} apart"
     );
 }
+
+#[test]
+fn careful_bounds_from_the_second_batch_leave_the_first_as_the_plain_search() {
+    let (data, queries) = low_rank(5_000, 50);
+    let rel = build(&data, L2, LinkCodes::L2Squared);
+    let counting = Counting { rel: &rel, reads: Cell::new(0) };
+    let plain = PageGraph::open(&counting, L2).unwrap();
+    let later = PageGraph::open(&counting, L2).unwrap();
+    later.set_careful_after_first_batch(true);
+    let careful = PageGraph::open(&counting, L2).unwrap();
+    careful.set_careful_bounds(true);
+    let ef = 20;
+    // Page reads of the first `take` rows of an iterative scan over `graph`.
+    let scan = |graph: &PageGraph<'_, Counting<'_>, L2>, q: &[f32], take: usize| {
+        let start = counting.reads.get();
+        let rows: Vec<(Tid, f32)> = graph.search_iter(q, ef, ScanOrder::Relaxed).take(take).collect();
+        (rows, counting.reads.get() - start)
+    };
+    let (mut first, mut deeper) = ([0; 3], [0; 2]);
+    for q in &queries {
+        let (a, reads_plain) = scan(&plain, q, ef);
+        let (b, reads_later) = scan(&later, q, ef);
+        let (_, reads_careful) = scan(&careful, q, ef);
+        assert_eq!(a, b, "the first batch is the plain search");
+        first[0] += reads_plain;
+        first[1] += reads_later;
+        first[2] += reads_careful;
+        deeper[0] += scan(&plain, q, 5 * ef).1;
+        deeper[1] += scan(&later, q, 5 * ef).1;
+    }
+    assert_eq!(first[0], first[1], "first batches read as much as plain ones");
+    assert!(first[2] > first[0], "careful first batches read more: {first:?}");
+    assert!(deeper[1] > deeper[0], "later batches bound carefully: {deeper:?}");
+}

@@ -75,7 +75,18 @@ impl ScanState {
         };
         let ef = gucs::HNSW_EF_SEARCH.get().max(1) as usize;
         graph_ref.set_code_pruning(gucs::HNSW_CODE_PRUNING.get());
-        graph_ref.set_careful_bounds(gucs::ITERATIVE_SCAN.get() != IterativeScan::Off);
+        match gucs::ITERATIVE_SCAN.get() {
+            IterativeScan::Off => {}
+            // Strict order drops a row found after farther ones were
+            // returned, which is where a wrongly put-off element ends up:
+            // every batch bounds carefully (WordNet, a 1% filter: recall
+            // 0.93, 0.90 with plain bounds in the first batch).
+            IterativeScan::StrictOrder => graph_ref.set_careful_bounds(true),
+            // Relaxed order returns it late instead, so the first batch
+            // (all an unfiltered LIMIT within ef_search reads) bounds as a
+            // plain scan does, as fast (recall 0.969 against 0.973 there).
+            IterativeScan::RelaxedOrder => graph_ref.set_careful_after_first_batch(true),
+        }
         self.iter = Some(graph_ref.search_iter(&query, ef, order));
         self.graph = Some(graph);
     }

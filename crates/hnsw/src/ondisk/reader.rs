@@ -170,6 +170,8 @@ pub struct PageGraph<'r, R, D> {
     prune: Cell<bool>,
     /// `ε₀` of the bounds ([`PageGraph::set_careful_bounds`]).
     epsilon0: Cell<Option<f64>>,
+    /// [`PageGraph::set_careful_after_first_batch`].
+    careful_later: Cell<bool>,
     /// The last query prepared against the codes, with a copy of it.
     link_query: RefCell<Option<(Vec<f32>, LinkQuery)>>,
 }
@@ -210,6 +212,7 @@ impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
             coder: coder_for_read(rel, &meta),
             prune: Cell::new(true),
             epsilon0: Cell::new(None),
+            careful_later: Cell::new(false),
             link_query: RefCell::new(None),
         }
     }
@@ -218,6 +221,16 @@ impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
     /// default; no effect on an index without codes).
     pub fn set_code_pruning(&self, on: bool) {
         self.prune.set(on);
+    }
+
+    /// Careful bounds ([`PageGraph::set_careful_bounds`]) from the second
+    /// batch of a [`SearchIter`] on, for iterative scans: the first batch
+    /// is then the plain search (all an unfiltered `LIMIT` within
+    /// `ef_search` ever reads, as fast as without iterative scans), and
+    /// the batches a filter makes the scan go on to bound carefully. Off
+    /// by default.
+    pub fn set_careful_after_first_batch(&self, on: bool) {
+        self.careful_later.set(on);
     }
 
     /// Bounds that fail less often, for scans that go past their first
@@ -284,8 +297,13 @@ impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
     }
 
     /// An incremental scan over element TIDs, deleted ones included: map
-    /// them with [`PageGraph::live_heap_tid`] and skip `None`.
+    /// them with [`PageGraph::live_heap_tid`] and skip `None`. With
+    /// [`PageGraph::set_careful_after_first_batch`], its first batch
+    /// bounds as a plain search does, whatever a scan before it did.
     pub fn search_iter(&self, query: &[f32], ef: usize, order: ScanOrder) -> SearchIter<'_, Self> {
+        if self.careful_later.get() {
+            self.set_careful_bounds(false);
+        }
         SearchIter::new(self, query, ef, order)
     }
 
@@ -396,6 +414,12 @@ impl<R: RelationRead, D: Distance> GraphView for PageGraph<'_, R, D> {
             .entry
             .is_valid()
             .then_some((self.meta.entry, self.meta.entry_level as usize))
+    }
+
+    fn later_batch(&self) {
+        if self.careful_later.get() {
+            self.set_careful_bounds(true);
+        }
     }
 
     /// The distance, computed on the page bytes when they are aligned;
