@@ -22,11 +22,12 @@ struct Layout {
 }
 
 /// The order the elements are written in: breadth-first over layer 0
-/// from the entry point, so that an element's neighbours, written right
-/// after it, tend to share its page. A scan visits an element's
-/// neighbours one after the other, and a page it visits again is still
-/// in the CPU's caches. Elements not reached that way (none, in a graph
-/// whose build connected it) follow in id order.
+/// from the entry point, so that each element's neighbours are written
+/// one after another and tend to share pages (with each other, and with
+/// the element when it was found late). A scan reads an element's
+/// neighbours together, and a page it visits again is still in the CPU's
+/// caches. Elements not reached that way (none, in a graph whose build
+/// connected it) follow in id order.
 fn layout_order<D: Distance>(graph: &Hnsw<D>) -> Vec<u32> {
     let n = graph.len();
     let mut order = Vec::with_capacity(n);
@@ -230,7 +231,10 @@ fn meta_of<D: Distance>(
         entry_level,
         entry,
         elements: graph.len() as u64,
-        insert_blk: layout.and_then(|l| l.order.last()).map_or(u32::MAX, |&id| layout.map_or(u32::MAX, |l| l.neighbours[id as usize].blk)),
+        // The last element written ends on the last page.
+        insert_blk: layout
+            .and_then(|l| l.order.last().map(|&id| l.neighbours[id as usize].blk))
+            .unwrap_or(u32::MAX),
         value_dims: if coded { stored.value_dims(graph) as u16 } else { 0 },
         link_codes: super::codes::meta_byte(link_codes),
     }
