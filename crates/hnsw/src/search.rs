@@ -30,11 +30,13 @@ pub trait GraphView {
         out.extend(nodes.iter().map(|&n| self.distance(query, n)));
     }
 
-    /// Called by a [`SearchIter`] before each batch after its first: a
-    /// view may bound distances more carefully there (an element its
-    /// bound wrongly put off would come only after farther rows were
-    /// returned). Nothing here.
-    fn later_batch(&self) {}
+    /// Called by a [`SearchIter`] before each batch, `first` for its
+    /// first: a view may bound distances more carefully in the later ones
+    /// (an element its bound wrongly put off would come only after
+    /// farther rows were returned). Nothing here.
+    fn batch_starts(&self, first: bool) {
+        let _ = first;
+    }
 
     /// [`GraphView::neighbours`], keeping only those for which `fresh`
     /// returns true (called once per neighbour, in list order: a search
@@ -570,9 +572,8 @@ impl<'g, G: GraphView> SearchIter<'g, G> {
 
     /// Runs one more beam search round; false when nothing is left.
     fn refill(&mut self) -> bool {
-        if self.started {
-            self.graph.later_batch();
-        } else {
+        self.graph.batch_starts(!self.started);
+        if !self.started {
             self.start();
         }
         let mut results: BinaryHeap<Scored<G::Node>> = BinaryHeap::new();

@@ -286,6 +286,8 @@ impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
     /// The `k` nearest live elements with beam width `ef` (at least `k`),
     /// as `(heap TID, distance)`, closest first.
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<(Tid, f32)> {
+        // One batch: plain bounds, whatever an iterative scan before left.
+        self.batch_starts(true);
         let Some(entry) = search::descend(self, query, 0) else {
             return Vec::new();
         };
@@ -297,13 +299,8 @@ impl<'r, R: RelationRead, D: Distance> PageGraph<'r, R, D> {
     }
 
     /// An incremental scan over element TIDs, deleted ones included: map
-    /// them with [`PageGraph::live_heap_tid`] and skip `None`. With
-    /// [`PageGraph::set_careful_after_first_batch`], its first batch
-    /// bounds as a plain search does, whatever a scan before it did.
+    /// them with [`PageGraph::live_heap_tid`] and skip `None`.
     pub fn search_iter(&self, query: &[f32], ef: usize, order: ScanOrder) -> SearchIter<'_, Self> {
-        if self.careful_later.get() {
-            self.set_careful_bounds(false);
-        }
         SearchIter::new(self, query, ef, order)
     }
 
@@ -416,9 +413,11 @@ impl<R: RelationRead, D: Distance> GraphView for PageGraph<'_, R, D> {
             .then_some((self.meta.entry, self.meta.entry_level as usize))
     }
 
-    fn later_batch(&self) {
+    /// With [`PageGraph::set_careful_after_first_batch`]: plain bounds in
+    /// a scan's first batch, careful ones after it.
+    fn batch_starts(&self, first: bool) {
         if self.careful_later.get() {
-            self.set_careful_bounds(true);
+            self.set_careful_bounds(!first);
         }
     }
 
