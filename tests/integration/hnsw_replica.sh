@@ -6,8 +6,11 @@
 # wal_consistency_checking = generic, so the standby checks every generic WAL
 # record it replays) holds 5,000 rows and an index; a standby (port 54320;
 # for ivf 54323) is made with pg_basebackup -R; then the primary inserts
-# 1,000 rows, deletes 500 and VACUUMs, then (ivf) inserts the values of 300
-# deleted rows again, into the room VACUUM freed (the index does not grow).
+# 1,000 rows, deletes 500 and VACUUMs, then inserts the values of 300
+# deleted rows again, into the room VACUUM freed (ivf: the index does not
+# grow; hnsw, after a second VACUUM, which frees the deleted elements'
+# tuples: it grows by at most 20 pages, for the new elements above layer 0;
+# without taking the freed tuples over, the 300 would append them all).
 # Once the standby has replayed everything: the top-10 of 20 queries (and a
 # 50-row iterative scan; for ivf a 200-row one from one probe on) by index
 # scan on the standby equal the primary's, and ember_hnsw_verify
@@ -29,14 +32,14 @@ case "$AM" in
         top10="$HNSW_FORCE SET ember.hnsw_ef_search = 40; SET ember.iterative_scan = off;"
         deep_what="top-50 by an iterative scan (ef_search 20, relaxed_order)" deep_k=50
         deep="$HNSW_FORCE SET ember.hnsw_ef_search = 20; SET ember.iterative_scan = relaxed_order;"
-        refill=0 ;;
+        refill=300 refill_slack_pages=20 ;;
     ivf)
         primary=primary_ivf primary_port=54322 standby=standby_ivf standby_port=54323
         with="WITH (lists = 50)"
         top10="$HNSW_FORCE SET ember.ivf_probes = 10; SET ember.iterative_scan = off;"
         deep_what="top-200 by an iterative scan (1 probe at a time, relaxed_order)" deep_k=200
         deep="$HNSW_FORCE SET ember.ivf_probes = 1; SET ember.iterative_scan = relaxed_order;"
-        refill=300 ;;
+        refill=300 refill_slack_pages=0 ;;
 esac
 db="ember_${AM}_repl"
 index="t_v_$AM"
@@ -122,18 +125,23 @@ done
 deleted=$(qv -d "$db" -c "WITH d AS (DELETE FROM t WHERE id % 12 = 0 RETURNING id) SELECT count(*) FROM d")
 [ "$deleted" = 500 ] || fail "deleted $deleted rows, expected 500"
 q -d "$db" -c "VACUUM t"
-# ember_ivf: inserts after VACUUM go into the room it freed in the lists.
-# The values of 300 deleted rows (new ids 12 i + 100001, no multiple of 12,
-# which compare() takes for deleted) go to the lists they were deleted from,
-# so the index does not grow.
+# Inserts after VACUUM go into the room it freed. The values of 300
+# deleted rows (new ids 12 i + 100001, no multiple of 12, which compare()
+# takes for deleted): ember_ivf puts them in the lists they were deleted
+# from, so the index does not grow; ember_hnsw frees a deleted element's
+# tuples in the VACUUM after the one that deleted it, and a new layer-0
+# element takes them over (about 1 in 16 new elements is above layer 0
+# and appends).
 if [ "$refill" -gt 0 ]; then
+    if [ "$AM" = hnsw ]; then q -d "$db" -c "VACUUM t"; fi
     size=$(qv -d "$db" -c "SELECT pg_relation_size('$index')")
     for b in $(seq 0 $((refill / 100 - 1))); do
         q -d "$db" -c "INSERT INTO t SELECT 12 * i + 100001, hnsw_vec(12 * i) FROM generate_series($((b * 100 + 1)), $((b * 100 + 100))) i"
     done
     after=$(qv -d "$db" -c "SELECT pg_relation_size('$index')")
-    [ "$after" = "$size" ] ||
+    [ "$after" -le $((size + refill_slack_pages * 8192)) ] ||
         fail "$index grew from $size to $after bytes when the values of $refill deleted rows were inserted again after VACUUM"
+    ok "$refill rows inserted into the room VACUUM freed: $index grew by $(((after - size) / 8192)) pages"
 fi
 if [ -n "$wide" ]; then
     for b in 0 1; do

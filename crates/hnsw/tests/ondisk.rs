@@ -186,10 +186,16 @@ fn tuples_round_trip() {
         insert_blk: 3,
         value_dims: 0,
         link_codes: 2,
+        free_blk: Some(7),
     };
     assert_eq!(Meta::decode(&meta.encode()), Ok(meta));
     let coded = Meta { value_dims: 3000, ..meta };
     assert_eq!(Meta::decode(&coded.encode()), Ok(coded));
+    // A metapage written before `free_blk` existed decodes without it,
+    // and encodes back to its own length.
+    let old = Meta { free_blk: None, ..meta };
+    assert_eq!(old.encode().len() + 4, meta.encode().len());
+    assert_eq!(Meta::decode(&old.encode()), Ok(old));
 }
 
 #[test]

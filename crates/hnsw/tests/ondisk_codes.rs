@@ -163,6 +163,7 @@ fn codes_are_stored_up_to_the_widest_vectors_whose_pages_hold_them() {
         insert_blk: u32::MAX,
         value_dims: 0,
         link_codes,
+        free_blk: Some(u32::MAX),
     };
     let built = |dims: usize| {
         let (data, _) = clustered(40, 0, dims, 2, 3);

@@ -6,9 +6,9 @@ mod common;
 use std::collections::HashSet;
 
 use common::{clustered, exact_topk, recall};
-use hnsw::ondisk::{bulk_delete, count_live, insert, verify, write_graph, PageGraph, Tid};
+use hnsw::ondisk::{bulk_delete, cleanup, count_live, insert, verify, write_graph, PageGraph, Tid};
 use hnsw::{graph_level, Distance, Hnsw, HnswParams, ScanOrder, L2};
-use pagestore::MemRelation;
+use pagestore::{MemRelation, RelationRead as _};
 
 fn heap_tid(id: usize) -> Tid {
     Tid {
@@ -121,12 +121,120 @@ fn vacuum_is_idempotent() {
     let rel = build(&data);
     let first = bulk_delete(&rel, &L2, third).unwrap();
     assert!(first.deleted > 0);
-    let before = rel.snapshot();
+    assert_eq!(first.freed, 0, "nothing was deleted before");
+    // The second frees what the first deleted on layer 0 (but for a few
+    // whose neighbour tuple the build put on the next page), and deletes
+    // nothing.
     let second = bulk_delete(&rel, &L2, third).unwrap();
     assert_eq!((second.deleted, second.repaired), (0, 0));
+    assert!(second.freed <= first.deleted && second.freed >= first.deleted * 85 / 100, "{second:?}");
     assert_eq!(second.live, first.live);
-    assert!(before == rel.snapshot(), "a second vacuum changes no page");
+    let before = rel.snapshot();
+    let third_run = bulk_delete(&rel, &L2, third).unwrap();
+    assert_eq!((third_run.deleted, third_run.repaired, third_run.freed), (0, 0, 0));
+    assert!(before == rel.snapshot(), "a third vacuum changes no page");
+    let report = verify(&rel, &L2).unwrap();
+    assert_eq!((report.live, report.deleted), (first.live, first.deleted));
+}
+
+/// The cleanup of a VACUUM that found no dead row frees what the vacuum
+/// before deleted, as a second bulk delete would; with nothing waiting it
+/// changes no page and counts the live elements.
+#[test]
+fn a_cleanup_frees_what_the_vacuum_before_deleted() {
+    let (data, _) = clustered(2_000, 0, 16, 8, 41);
+    let rel = build(&data);
+    let before = rel.snapshot();
+    let fresh = cleanup(&rel, &L2).unwrap();
+    assert_eq!((fresh.live, fresh.freed, fresh.deleted), (2_000, 0, 0));
+    assert!(before == rel.snapshot(), "nothing to free: no page changes");
+    let first = bulk_delete(&rel, &L2, third).unwrap();
+    let freeing = cleanup(&rel, &L2).unwrap();
+    assert_eq!((freeing.deleted, freeing.repaired, freeing.live), (0, 0, first.live));
+    assert!(freeing.freed >= first.deleted * 85 / 100, "{freeing:?}");
+    let before = rel.snapshot();
+    let again = cleanup(&rel, &L2).unwrap();
+    assert_eq!((again.freed, again.live), (0, first.live));
+    assert!(before == rel.snapshot(), "a second cleanup changes no page");
     verify(&rel, &L2).unwrap();
+}
+
+/// Vectors of the same clustered distribution as `clustered(.., seed)`'s
+/// but other points, for inserts after a vacuum.
+fn more(n: usize, dims: usize, seed: u64) -> Vec<Vec<f32>> {
+    clustered(n, 0, dims, 8, seed).0
+}
+
+/// Inserts `data` at layer 0 with heap TIDs from `first_id`.
+fn insert_at_layer_0(rel: &MemRelation, data: &[Vec<f32>], first_id: usize) {
+    for (i, v) in data.iter().enumerate() {
+        insert(rel, &L2, v, heap_tid(first_id + i), 0).unwrap();
+    }
+}
+
+/// The vacuum after the one that deleted a third of the rows frees their
+/// tuples, and inserts of as many rows take them over: the index does not
+/// grow, stays valid, and finds the new rows and no dead one. With one
+/// vacuum only (nothing freed), the same inserts grow it.
+#[test]
+fn inserts_take_over_what_vacuum_freed() {
+    let (data, queries) = clustered(3_000, 20, 16, 8, 37);
+    let new = more(800, 16, 38);
+    let dead = |t: Tid| id_of(t) < 3_000 && third(t);
+
+    let grown = build(&data);
+    bulk_delete(&grown, &L2, dead).unwrap();
+    let before = grown.nblocks();
+    insert_at_layer_0(&grown, &new, 3_000);
+    assert!(grown.nblocks() > before, "without freed tuples the inserts append");
+
+    let rel = build(&data);
+    let first = bulk_delete(&rel, &L2, dead).unwrap();
+    let second = bulk_delete(&rel, &L2, dead).unwrap();
+    assert!(second.freed >= new.len() as u64, "{second:?}");
+    let free_blk = PageGraph::open(&rel, L2).unwrap().meta().free_blk;
+    assert!(free_blk.is_some_and(|b| b >= 1 && b < rel.nblocks()), "free_blk {free_blk:?}");
+    let before = rel.nblocks();
+    insert_at_layer_0(&rel, &new, 3_000);
+    assert_eq!(rel.nblocks(), before, "the inserts took over freed tuples");
+
+    let report = verify(&rel, &L2).unwrap();
+    assert_eq!(report.live, first.live + new.len() as u64);
+    assert_eq!(report.deleted, first.deleted - new.len() as u64);
+    let mut live: Vec<Tid> = (0..3_000 + new.len()).map(heap_tid).filter(|&t| !dead(t)).collect();
+    live.sort_unstable();
+    assert_eq!(report.reachable_heap_tids, live);
+    assert_no_dead_results(&rel, &queries, dead);
+    let pages = PageGraph::open(&rel, L2).unwrap();
+    let found = new.iter().enumerate().filter(|(i, v)| pages.search(v, 1, 40).first().map(|h| h.0) == Some(heap_tid(3_000 + i))).count();
+    assert!(found >= new.len() * 95 / 100, "{found} of {} new rows found as their own nearest", new.len());
+}
+
+/// Two threads take over freed tuples at once: none is taken twice (every
+/// new row is reachable and the index stays valid).
+#[test]
+fn concurrent_inserts_take_over_freed_tuples_once_each() {
+    let (data, queries) = clustered(3_000, 20, 16, 8, 39);
+    let new = more(800, 16, 40);
+    let dead = |t: Tid| id_of(t) < 3_000 && third(t);
+    let rel = build(&data);
+    bulk_delete(&rel, &L2, dead).unwrap();
+    let freed = bulk_delete(&rel, &L2, dead).unwrap().freed;
+    assert!(freed >= new.len() as u64);
+    let before = rel.nblocks();
+    std::thread::scope(|s| {
+        let half = new.len() / 2;
+        for (t, chunk) in new.chunks(half).enumerate() {
+            let rel = &rel;
+            s.spawn(move || insert_at_layer_0(rel, chunk, 3_000 + t * half));
+        }
+    });
+    assert_eq!(rel.nblocks(), before);
+    let report = verify(&rel, &L2).unwrap();
+    let mut live: Vec<Tid> = (0..3_000 + new.len()).map(heap_tid).filter(|&t| !dead(t)).collect();
+    live.sort_unstable();
+    assert_eq!(report.reachable_heap_tids, live);
+    assert_no_dead_results(&rel, &queries, dead);
 }
 
 #[test]

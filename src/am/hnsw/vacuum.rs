@@ -1,6 +1,7 @@
 //! `ambulkdelete` / `amvacuumcleanup`: VACUUM removes dead heap tuples
 //! from the graph (marks them deleted, repairs their neighbours' links) so
-//! scans never return them.
+//! scans never return them, and frees the tuples of the elements an
+//! earlier VACUUM deleted, for inserts to take over.
 
 use hnsw::ondisk;
 use pgrx::pg_sys;
@@ -46,11 +47,15 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
         if !stats.is_null() {
             return stats;
         }
-        // No bulk delete ran (nothing to delete): report the live count.
+        // No bulk delete ran (no dead row): free what an earlier VACUUM
+        // deleted (one read of every page when nothing waits), and report
+        // the live count.
         let stats = stats_or_new(stats);
-        let rel = PgRelation::main((*info).index);
-        let live = ondisk_or_raise((*info).index, ondisk::count_live(&rel));
-        (*stats).num_index_tuples = live as f64;
+        let index = (*info).index;
+        let rel = PgRelation::main(index);
+        let metric = stored_metric(&rel, opclass_of(index));
+        let result = ondisk_or_raise(index, ondisk::cleanup(&rel, &metric));
+        (*stats).num_index_tuples = result.live as f64;
         (*stats).num_pages = rel.nblocks();
         stats
     }

@@ -237,6 +237,7 @@ fn meta_of<D: Distance>(
             .unwrap_or(u32::MAX),
         value_dims: if coded { stored.value_dims(graph) as u16 } else { 0 },
         link_codes: super::codes::meta_byte(link_codes),
+        free_blk: Some(u32::MAX),
     }
 }
 

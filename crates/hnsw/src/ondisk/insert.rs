@@ -25,7 +25,10 @@ use super::build::init_graph_page;
 use super::codes::{code_len, coder_for_read, LinkCoder};
 use super::links::{adopt, write_list, Written};
 use super::reader::{corrupt_at, live_item, live_item_mut, read_meta, PageGraph, Pages};
-use super::tuples::{capacity, item_fits_empty_page, pair_fits_empty_page, ElementTuple, Meta, NeighbourTuple, Special, Tid, KIND_ELEMENT};
+use super::tuples::{
+    capacity, item_fits_empty_page, pair_fits_empty_page, ElementTuple, Meta, NeighbourTuple, Special, Tid, KIND_ELEMENT,
+    KIND_NEIGHBOURS,
+};
 use super::OnDiskError;
 use crate::metric::Distance;
 use crate::search::{self, Scored};
@@ -40,6 +43,11 @@ const SELECT_ATTEMPTS: usize = 3;
 
 /// Elements kept in a [`Vectors`] cache before it is emptied.
 const CACHE_LIMIT: usize = 4096;
+
+/// Pages an insert looks through, from the metapage's `free_blk`, for a
+/// freed element to take over before it appends (vacuum frees them: see
+/// `super::vacuum`).
+const REUSE_PAGES: u32 = 8;
 
 /// A borrowed metric (the blanket `Fn` impl rules out `impl Distance for &D`).
 pub(super) struct ByRef<'a, D>(pub &'a D);
@@ -290,6 +298,34 @@ fn pair_fits(page: &Page, elen: usize, nlen: usize) -> bool {
 fn is_graph_page(page: &Page) -> bool {
     page::check_header(page).is_ok()
         && Special::decode(page::special(page)).is_ok_and(|s| s.kind == Special::GRAPH)
+}
+
+/// The first freed element on `page` (block `blk`) of `level` whose
+/// element tuple is `elen` bytes and whose neighbour tuple, on the same
+/// page, `nlen`: their offsets.
+fn find_freed(page: &Page, blk: u32, level: u8, elen: usize, nlen: usize) -> Option<(u16, u16)> {
+    if !is_graph_page(page) {
+        return None;
+    }
+    for off in 1..=page::max_offset(page) {
+        let Ok(Some(bytes)) = live_item(page, off) else {
+            continue;
+        };
+        if bytes.first() != Some(&KIND_ELEMENT) || bytes.get(ElementTuple::DELETED_AT) != Some(&ElementTuple::FREE) {
+            continue;
+        }
+        let Ok(e) = ElementTuple::decode_header(bytes) else {
+            continue;
+        };
+        if e.level != level || bytes.len() != elen || e.neighbours.blk != blk {
+            continue;
+        }
+        let neighbours = live_item(page, e.neighbours.off).ok().flatten();
+        if neighbours.is_some_and(|n| n.len() == nlen && n.first() == Some(&KIND_NEIGHBOURS)) {
+            return Some((off, e.neighbours.off));
+        }
+    }
+    None
 }
 
 /// Adds one tuple (that fits) to `page`, block `blk`.
@@ -652,6 +688,9 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         let mut empty = [0u8; BLCKSZ];
         init_graph_page(&mut empty);
         if pair_fits(&empty, elen, nlen) {
+            if let Some(at) = self.take_over_freed(meta, &neighbours)? {
+                return Ok(at);
+            }
             let add = |page: &mut Page, blk| add_pair(page, blk, &self.element, &neighbours);
             return self.put(meta, &|page| pair_fits(page, elen, nlen), &add);
         }
@@ -666,6 +705,55 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         .encode();
         let placed = self.put(meta, &|page| page::fits(page, elen), &|page, blk| add_one(page, blk, &element))?;
         Ok((placed, at))
+    }
+
+    /// Writes a layer-0 element and its encoded `neighbours` over a freed
+    /// element (vacuum frees layer-0 ones only) with tuples of the same
+    /// lengths, found on the pages from the metapage's `free_blk` (at most
+    /// [`REUSE_PAGES`] of them); moves `free_blk` past the pages that
+    /// have none left that fits (with variable-length vectors, a freed
+    /// element of another length waits for the next vacuum to lower
+    /// `free_blk` again). `None`: none found (or an upper-layer element),
+    /// append instead.
+    fn take_over_freed(&self, meta: &Meta, neighbours: &[u8]) -> Result<Option<(Tid, Tid)>, OnDiskError> {
+        let Some(start) = meta.free_blk.filter(|&b| b != u32::MAX && self.element.level == 0) else {
+            return Ok(None);
+        };
+        let nblocks = self.rel.nblocks();
+        let (level, elen) = (self.element.level, ElementTuple::encoded_len(self.element.vector.len()));
+        let first = start.max(1);
+        // Pages first..none_before hold no freed element.
+        let mut none_before = first;
+        let mut taken = None;
+        for blk in first..nblocks.min(first.saturating_add(REUSE_PAGES)) {
+            if find_freed(&self.rel.read(blk), blk, level, elen, neighbours.len()).is_some() {
+                let mut guard = self.rel.write(blk);
+                // Looked for again under the exclusive lock: another
+                // insert may have taken it meanwhile.
+                if let Some((e, n)) = find_freed(&guard, blk, level, elen, neighbours.len()) {
+                    let at = (Tid { blk, off: e }, Tid { blk, off: n });
+                    let element = ElementTuple { neighbours: at.1, ..self.element.clone() }.encode();
+                    page::item_mut(&mut guard, e)?.copy_from_slice(&element);
+                    page::item_mut(&mut guard, n)?.copy_from_slice(neighbours);
+                    taken = Some(at);
+                    break;
+                }
+            }
+            if none_before == blk {
+                none_before = blk + 1;
+            }
+        }
+        if none_before > start || none_before >= nblocks {
+            let next = if none_before >= nblocks { u32::MAX } else { none_before };
+            update_meta(self.rel, |m| {
+                let moved = m.free_blk == Some(start);
+                if moved {
+                    m.free_blk = Some(next);
+                }
+                moved
+            })?;
+        }
+        Ok(taken)
     }
 
     /// Adds tuples with `add` to the metapage's `insert_blk` if `fits`

@@ -38,7 +38,7 @@ pub use tuples::{
     capacity, no_codes, upper_codes_fit, with_f32s, CodeFill, ElementTuple, Meta, NeighbourTuple, Special, Tid,
     FORMAT_VERSION, MAGIC, PAGE_ID,
 };
-pub use vacuum::{bulk_delete, count_live, VacuumStats};
+pub use vacuum::{bulk_delete, cleanup, count_live, VacuumStats};
 pub use verify::{verify, VerifyReport};
 
 use std::fmt;

@@ -133,6 +133,11 @@ pub struct Meta {
     /// [`super::LinkCodes`] id: which distance the neighbour codes bound
     /// (0: none; see [`super::code_len`] for when they are stored).
     pub link_codes: u8,
+    /// The first graph page that may hold a freed element an insert can
+    /// take over (`Some(u32::MAX)`: none); `None` in a metapage written
+    /// before the field existed, which keeps that length (its inserts
+    /// always append).
+    pub free_blk: Option<u32>,
 }
 
 impl Meta {
@@ -152,6 +157,9 @@ impl Meta {
             .u8(self.entry_level);
         self.entry.encode(&mut w);
         w.u64(self.elements).u32(self.insert_blk).u16(self.value_dims).u8(self.link_codes);
+        if let Some(free_blk) = self.free_blk {
+            w.u32(free_blk);
+        }
         w.into_bytes()
     }
 
@@ -170,6 +178,7 @@ impl Meta {
             insert_blk: r.u32()?,
             value_dims: r.u16()?,
             link_codes: r.u8()?,
+            free_blk: if r.remaining() >= 4 { Some(r.u32()?) } else { None },
         };
         if meta.m < 2 {
             return Err(FormatError::Invalid("metapage m"));
@@ -185,6 +194,8 @@ pub struct ElementTuple {
     pub level: u8,
     /// Set by vacuum when the heap tuple is dead: the element is still
     /// traversed but never returned, and never chosen as a new neighbour.
+    /// (The byte is [`ElementTuple::DELETED`], or [`ElementTuple::FREE`]
+    /// once a later vacuum has freed the tuples for an insert to take over.)
     pub deleted: bool,
     /// The heap tuple this element indexes.
     pub heap_tid: Tid,
@@ -200,6 +211,14 @@ impl ElementTuple {
     pub const HEADER_LEN: usize = 20;
     /// Byte offset of the `deleted` flag (vacuum sets it in place).
     pub const DELETED_AT: usize = 2;
+    /// The `deleted` byte of an element vacuum deleted.
+    pub const DELETED: u8 = 1;
+    /// The `deleted` byte of a deleted element whose tuples a later vacuum
+    /// freed (layer-0 elements whose two tuples share a page): nothing
+    /// links to it any more (two vacuums repaired every list), its
+    /// neighbour tuple is clear, and a layer-0 insert may overwrite both
+    /// tuples in place.
+    pub const FREE: u8 = 2;
 
     /// Encoded size for `dims` dimensions.
     pub fn encoded_len(dims: usize) -> usize {

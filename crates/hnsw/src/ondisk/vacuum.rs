@@ -1,10 +1,12 @@
 //! Vacuum: marking elements whose heap tuples are dead as deleted, and
 //! repairing the graph around them.
 //!
-//! Deleted tuples stay where they are: their space is not reused (future
-//! work: a free-space chain through [`super::Special::next_blk`]). Scans
-//! may run concurrently: they still traverse deleted elements but never
-//! return them, and skip neighbour TIDs whose tuple is gone.
+//! Deleted tuples stay where they are. The vacuum after the one that
+//! deleted a layer-0 element frees its tuples ([`ElementTuple::FREE`]),
+//! and a layer-0 insert then takes them over in place (`insert`), so an
+//! index whose rows are updated grows far less. Scans may run concurrently: they still traverse deleted
+//! elements but never return them, and skip neighbour TIDs whose tuple is
+//! gone.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -34,8 +36,11 @@ pub struct VacuumStats {
     /// Live elements whose neighbour lists were rebuilt.
     pub repaired: u64,
     /// Live elements that were unreachable on layer 0 from the entry point
-    /// after the repair, and were linked by the last pass.
+    /// after the repair, and were linked by pass 4.
     pub relinked: u64,
+    /// Layer-0 elements an earlier vacuum deleted whose tuples this one
+    /// freed for inserts to take over (pass 5).
+    pub freed: u64,
 }
 
 /// The element tuples of a graph page, as `(offset, header)`; empty for a
@@ -44,6 +49,12 @@ pub(super) fn page_elements(
     page: &Page,
     blk: u32,
 ) -> Result<Vec<(u16, ElementTuple)>, OnDiskError> {
+    Ok(page_element_flags(page, blk)?.into_iter().map(|(off, e, _)| (off, e)).collect())
+}
+
+/// [`page_elements`], each with its `deleted` byte (0, [`ElementTuple::DELETED`]
+/// or [`ElementTuple::FREE`]).
+fn page_element_flags(page: &Page, blk: u32) -> Result<Vec<(u16, ElementTuple, u8)>, OnDiskError> {
     if page::is_new(page) {
         return Ok(Vec::new());
     }
@@ -59,7 +70,7 @@ pub(super) fn page_elements(
         };
         if bytes.first() == Some(&KIND_ELEMENT) {
             let header = ElementTuple::decode_header(bytes).map_err(|e| corrupt_at(tid, e))?;
-            out.push((off, header));
+            out.push((off, header, bytes[ElementTuple::DELETED_AT]));
         }
     }
     Ok(out)
@@ -104,17 +115,52 @@ pub fn count_live<R: RelationRead>(rel: &R) -> Result<u64, OnDiskError> {
 ///    from the entry point, then each unreachable element is linked from
 ///    its nearest reachable live element, in up to 4 rounds (see
 ///    [`super::reach`]). Counted in [`VacuumStats::relinked`].
+/// 5. Frees the layer-0 elements an earlier vacuum deleted (their
+///    neighbour tuple on their own page, and not the entry point; 94% of
+///    the elements at m = 16, the rest stay deleted): that vacuum and this
+///    one have repaired every list that linked to them, including those
+///    an insert racing the first one wrote, and their neighbour tuples
+///    are clear. An insert of a layer-0 element takes over both tuples in
+///    place, from the metapage's `free_blk`, which this
+///    pass lowers to the first page with a free element. Counted in
+///    [`VacuumStats::freed`].
 ///
-/// Deleted tuples are not removed and their space is not reused (future
-/// work). Running it again with the same callback deletes nothing.
+/// Freed elements are no longer repair targets: a list that still links
+/// to one (written by an insert that raced both vacuums) keeps the link,
+/// which leads to no neighbours, or, once an insert took the tuples over,
+/// to a layer-0 element, as it did before. Running it again with the same
+/// callback deletes nothing (and frees what the run before deleted).
 pub fn bulk_delete<R: RelationWrite, D: Distance>(
     rel: &R,
     metric: &D,
+    is_dead: impl FnMut(Tid) -> bool,
+) -> Result<VacuumStats, OnDiskError> {
+    vacuum(rel, metric, is_dead, false)
+}
+
+/// For `amvacuumcleanup` when no bulk delete ran (a VACUUM that found no
+/// dead row): [`bulk_delete`] with no row dead, so that the elements an
+/// earlier vacuum deleted are freed (pass 5) without waiting for more rows
+/// to die; pass 4 runs only if pass 2 changed a list. With no deleted
+/// element waiting, it is one read of every page, as [`count_live`].
+pub fn cleanup<R: RelationWrite, D: Distance>(rel: &R, metric: &D) -> Result<VacuumStats, OnDiskError> {
+    vacuum(rel, metric, |_| false, true)
+}
+
+fn vacuum<R: RelationWrite, D: Distance>(
+    rel: &R,
+    metric: &D,
     mut is_dead: impl FnMut(Tid) -> bool,
+    cleanup: bool,
 ) -> Result<VacuumStats, OnDiskError> {
     let meta = read_meta(rel)?;
     let mut stats = VacuumStats::default();
-    let deleted = mark_deleted(rel, &mut is_dead, &mut stats)?;
+    let Marked { deleted, earlier, free_blk, live } = mark_deleted(rel, &mut is_dead, &mut stats)?;
+    if cleanup && deleted.is_empty() {
+        stats.live = live;
+        lower_free_blk(rel, free_blk)?;
+        return Ok(stats);
+    }
     let mut repair = Repair {
         pages: Pages::new(rel),
         metric,
@@ -139,27 +185,100 @@ pub fn bulk_delete<R: RelationWrite, D: Distance>(
         changed
     })?;
     clear_deleted(rel, meta.m as usize, &deleted)?;
-    stats.relinked = relink_unreachable(rel, metric)?;
+    if !cleanup || stats.repaired > 0 {
+        stats.relinked = relink_unreachable(rel, metric)?;
+    }
+    let (freed, first) = free_earlier(rel, &earlier)?;
+    stats.freed = freed;
+    lower_free_blk(rel, [first, free_blk].into_iter().flatten().min())?;
     Ok(stats)
 }
 
+/// Lowers the metapage's `free_blk` to `first` (a page with a freed
+/// element), unless it is lower already or the metapage predates it.
+fn lower_free_blk<R: RelationWrite>(rel: &R, first: Option<u32>) -> Result<(), OnDiskError> {
+    let Some(first) = first else {
+        return Ok(());
+    };
+    update_meta(rel, |m| match m.free_blk {
+        Some(now) if first < now => {
+            m.free_blk = Some(first);
+            true
+        }
+        _ => false,
+    })?;
+    Ok(())
+}
+
+/// What pass 1 found.
+struct Marked {
+    /// Every deleted element not yet freed, with its neighbour tuple's TID.
+    deleted: HashMap<Tid, Tid>,
+    /// The elements already deleted before this vacuum that pass 5 may
+    /// free (by block: their offsets).
+    earlier: BTreeMap<u32, Vec<u16>>,
+    /// The first page holding an element freed by an earlier vacuum.
+    free_blk: Option<u32>,
+    /// Live elements (not newly deleted) seen.
+    live: u64,
+}
+
+/// Pass 5: frees the `earlier` deleted elements (but the entry point);
+/// returns how many, and the first page that has one.
+fn free_earlier<R: RelationWrite>(
+    rel: &R,
+    earlier: &BTreeMap<u32, Vec<u16>>,
+) -> Result<(u64, Option<u32>), OnDiskError> {
+    let entry = read_meta(rel)?.entry;
+    let (mut freed, mut first) = (0, None);
+    for (&blk, offs) in earlier {
+        let mut guard = rel.write(blk);
+        for &off in offs.iter().filter(|&&off| Tid { blk, off } != entry) {
+            let tid = Tid { blk, off };
+            let Some(bytes) = live_item_mut(&mut guard, off).map_err(|e| corrupt_at(tid, e))? else {
+                continue;
+            };
+            if bytes.first() == Some(&KIND_ELEMENT)
+                && bytes.get(ElementTuple::DELETED_AT) == Some(&ElementTuple::DELETED)
+            {
+                bytes[ElementTuple::DELETED_AT] = ElementTuple::FREE;
+                freed += 1;
+                first = first.or(Some(blk));
+            }
+        }
+    }
+    Ok((freed, first))
+}
+
 /// Pass 1: marks dead elements deleted; returns every deleted element
-/// (newly or earlier) with its neighbour tuple's TID.
+/// not yet freed (newly or earlier) with its neighbour tuple's TID, and
+/// what pass 5 needs.
 fn mark_deleted<R: RelationWrite>(
     rel: &R,
     is_dead: &mut impl FnMut(Tid) -> bool,
     stats: &mut VacuumStats,
-) -> Result<HashMap<Tid, Tid>, OnDiskError> {
+) -> Result<Marked, OnDiskError> {
     let pages = Pages::new(rel);
-    let mut deleted = HashMap::new();
+    let mut marked = Marked { deleted: HashMap::new(), earlier: BTreeMap::new(), free_blk: None, live: 0 };
+    let deleted = &mut marked.deleted;
     for blk in 1..rel.nblocks() {
-        let elements = pages.with_page(blk, |p| page_elements(p, blk))??;
+        let elements = pages.with_page(blk, |p| page_element_flags(p, blk))??;
         let mut dead = Vec::new();
-        for (off, e) in elements {
-            if e.deleted {
+        for (off, e, flag) in elements {
+            if flag == ElementTuple::FREE {
+                marked.free_blk = marked.free_blk.or(Some(blk));
+            } else if e.deleted {
                 deleted.insert(Tid { blk, off }, e.neighbours);
+                // Only layer-0 elements (most inserts are), whose tuples
+                // share the page: an insert takes both over under one
+                // page lock.
+                if e.level == 0 && e.neighbours.blk == blk {
+                    marked.earlier.entry(blk).or_default().push(off);
+                }
             } else if is_dead(e.heap_tid) {
                 dead.push((off, e.neighbours));
+            } else {
+                marked.live += 1;
             }
         }
         if dead.is_empty() {
@@ -171,14 +290,14 @@ fn mark_deleted<R: RelationWrite>(
             let bytes = live_item_mut(&mut guard, off).map_err(|e| corrupt_at(tid, e))?;
             if let Some(flag) = bytes.and_then(|b| b.get_mut(ElementTuple::DELETED_AT)) {
                 if *flag == 0 {
-                    *flag = 1;
+                    *flag = ElementTuple::DELETED;
                     stats.deleted += 1;
                 }
                 deleted.insert(tid, neighbours);
             }
         }
     }
-    Ok(deleted)
+    Ok(marked)
 }
 
 /// Pass 3: sets every slot of the deleted elements' neighbour tuples to
