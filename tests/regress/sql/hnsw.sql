@@ -231,16 +231,15 @@ SELECT ember_hnsw_verify('items_v');
 SELECT id FROM items ORDER BY v <-> (SELECT v FROM items WHERE id = 2150) LIMIT 1;
 SELECT sqlstate_of($$SELECT ember_hnsw_verify('items_pkey')$$);
 
--- Updated rows: the VACUUM after the one that deleted the old versions
--- frees their tuples, and the next new versions take them over, so the
--- index grows only by the few new elements above layer 0 (without the
--- second VACUUM, 400 new versions take about 60 pages).
+-- Updated rows: VACUUM removes the old versions and frees their tuples,
+-- and the next new versions take them over, so the index grows only by
+-- the few new elements above layer 0 (without the VACUUM, 400 new
+-- versions take about 60 pages).
 CREATE TABLE churn (id int, v embedding(16)) WITH (autovacuum_enabled = off);
 INSERT INTO churn SELECT i, ARRAY(SELECT sin(i * 0.7 + j) FROM generate_series(1, 16) j)::embedding
 FROM generate_series(1, 1000) i;
 CREATE INDEX churn_v ON churn USING ember_hnsw (v);
 UPDATE churn SET v = ARRAY(SELECT cos(id * 0.3 + j) FROM generate_series(1, 16) j)::embedding WHERE id % 2 = 0;
-VACUUM churn;
 VACUUM churn;
 SELECT pg_relation_size('churn_v') AS churn_before \gset
 UPDATE churn SET v = ARRAY(SELECT sin(id * 0.9 + j * 2) FROM generate_series(1, 16) j)::embedding

@@ -195,7 +195,7 @@ pub struct ElementTuple {
     /// Set by vacuum when the heap tuple is dead: the element is still
     /// traversed but never returned, and never chosen as a new neighbour.
     /// (The byte is [`ElementTuple::DELETED`], or [`ElementTuple::FREE`]
-    /// once a later vacuum has freed the tuples for an insert to take over.)
+    /// once vacuum has freed the tuples for an insert to take over.)
     pub deleted: bool,
     /// The heap tuple this element indexes.
     pub heap_tid: Tid,
@@ -213,11 +213,10 @@ impl ElementTuple {
     pub const DELETED_AT: usize = 2;
     /// The `deleted` byte of an element vacuum deleted.
     pub const DELETED: u8 = 1;
-    /// The `deleted` byte of a deleted element whose tuples a later vacuum
-    /// freed (layer-0 elements whose two tuples share a page): nothing
-    /// links to it any more (two vacuums repaired every list), its
-    /// neighbour tuple is clear, and a layer-0 insert may overwrite both
-    /// tuples in place.
+    /// The `deleted` byte of a deleted element whose tuples vacuum freed
+    /// once it had repaired the lists that linked to it and cleared its
+    /// neighbour tuple (layer-0 elements whose two tuples share a page): a
+    /// layer-0 insert may overwrite both tuples in place.
     pub const FREE: u8 = 2;
 
     /// Encoded size for `dims` dimensions.

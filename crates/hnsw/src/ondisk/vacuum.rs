@@ -1,10 +1,10 @@
 //! Vacuum: marking elements whose heap tuples are dead as deleted, and
 //! repairing the graph around them.
 //!
-//! Deleted tuples stay where they are. The vacuum after the one that
-//! deleted a layer-0 element frees its tuples ([`ElementTuple::FREE`]),
-//! and a layer-0 insert then takes them over in place (`insert`), so an
-//! index whose rows are updated grows far less. Scans may run concurrently: they still traverse deleted
+//! Deleted tuples stay where they are. Once the graph is repaired around
+//! them, vacuum frees the tuples of deleted layer-0 elements
+//! ([`ElementTuple::FREE`]), and a layer-0 insert takes them over in place
+//! (`insert`), so an index whose rows are updated grows far less. Scans may run concurrently: they still traverse deleted
 //! elements but never return them, and skip neighbour TIDs whose tuple is
 //! gone.
 
@@ -38,8 +38,8 @@ pub struct VacuumStats {
     /// Live elements that were unreachable on layer 0 from the entry point
     /// after the repair, and were linked by pass 4.
     pub relinked: u64,
-    /// Layer-0 elements an earlier vacuum deleted whose tuples this one
-    /// freed for inserts to take over (pass 5).
+    /// Deleted layer-0 elements whose tuples this run freed for inserts to
+    /// take over (pass 5).
     pub freed: u64,
 }
 
@@ -115,21 +115,21 @@ pub fn count_live<R: RelationRead>(rel: &R) -> Result<u64, OnDiskError> {
 ///    from the entry point, then each unreachable element is linked from
 ///    its nearest reachable live element, in up to 4 rounds (see
 ///    [`super::reach`]). Counted in [`VacuumStats::relinked`].
-/// 5. Frees the layer-0 elements an earlier vacuum deleted (their
-///    neighbour tuple on their own page, and not the entry point; 94% of
-///    the elements at m = 16, the rest stay deleted): that vacuum and this
-///    one have repaired every list that linked to them, including those
-///    an insert racing the first one wrote, and their neighbour tuples
-///    are clear. An insert of a layer-0 element takes over both tuples in
-///    place, from the metapage's `free_blk`, which this
-///    pass lowers to the first page with a free element. Counted in
-///    [`VacuumStats::freed`].
+/// 5. Frees the deleted layer-0 elements (newly or earlier) whose
+///    neighbour tuple is on their own page, but the entry point (94% of
+///    the elements at m = 16; the rest stay deleted): pass 2 repaired
+///    every list that linked to them and pass 3 cleared their neighbour
+///    tuples. A layer-0 insert takes over both tuples in place, from the
+///    metapage's `free_blk`, which this pass lowers to the first page
+///    with a freed element. Counted in [`VacuumStats::freed`].
 ///
-/// Freed elements are no longer repair targets: a list that still links
-/// to one (written by an insert that raced both vacuums) keeps the link,
-/// which leads to no neighbours, or, once an insert took the tuples over,
-/// to a layer-0 element, as it did before. Running it again with the same
-/// callback deletes nothing (and frees what the run before deleted).
+/// A list an insert racing the vacuum wrote after pass 2 read it can still
+/// link to a freed element. Such a link leads to no neighbours, or, once
+/// an insert took the tuples over, to a live layer-0 element (the link is
+/// on layer 0, as links to a layer-0 element are): a wasted link, never a
+/// wrong result, as scans return only live elements and order by exact
+/// distances. Freed elements are no longer repair targets. Running it
+/// again with the same callback changes nothing.
 pub fn bulk_delete<R: RelationWrite, D: Distance>(
     rel: &R,
     metric: &D,
@@ -139,10 +139,11 @@ pub fn bulk_delete<R: RelationWrite, D: Distance>(
 }
 
 /// For `amvacuumcleanup` when no bulk delete ran (a VACUUM that found no
-/// dead row): [`bulk_delete`] with no row dead, so that the elements an
-/// earlier vacuum deleted are freed (pass 5) without waiting for more rows
-/// to die; pass 4 runs only if pass 2 changed a list. With no deleted
-/// element waiting, it is one read of every page, as [`count_live`].
+/// dead row): [`bulk_delete`] with no row dead, so that deleted elements
+/// still waiting to be freed (left by a version that did not free them)
+/// are freed without waiting for more rows to die; pass 4 runs only if
+/// pass 2 changed a list. With none waiting, it is one read of every
+/// page, as [`count_live`].
 pub fn cleanup<R: RelationWrite, D: Distance>(rel: &R, metric: &D) -> Result<VacuumStats, OnDiskError> {
     vacuum(rel, metric, |_| false, true)
 }
@@ -155,8 +156,8 @@ fn vacuum<R: RelationWrite, D: Distance>(
 ) -> Result<VacuumStats, OnDiskError> {
     let meta = read_meta(rel)?;
     let mut stats = VacuumStats::default();
-    let Marked { deleted, earlier, free_blk, live } = mark_deleted(rel, &mut is_dead, &mut stats)?;
-    if cleanup && deleted.is_empty() {
+    let Marked { deleted, freeable, free_blk, live } = mark_deleted(rel, &mut is_dead, &mut stats)?;
+    if cleanup && freeable.is_empty() {
         stats.live = live;
         lower_free_blk(rel, free_blk)?;
         return Ok(stats);
@@ -188,7 +189,7 @@ fn vacuum<R: RelationWrite, D: Distance>(
     if !cleanup || stats.repaired > 0 {
         stats.relinked = relink_unreachable(rel, metric)?;
     }
-    let (freed, first) = free_earlier(rel, &earlier)?;
+    let (freed, first) = free_deleted(rel, &freeable)?;
     stats.freed = freed;
     lower_free_blk(rel, [first, free_blk].into_iter().flatten().min())?;
     Ok(stats)
@@ -214,24 +215,23 @@ fn lower_free_blk<R: RelationWrite>(rel: &R, first: Option<u32>) -> Result<(), O
 struct Marked {
     /// Every deleted element not yet freed, with its neighbour tuple's TID.
     deleted: HashMap<Tid, Tid>,
-    /// The elements already deleted before this vacuum that pass 5 may
-    /// free (by block: their offsets).
-    earlier: BTreeMap<u32, Vec<u16>>,
+    /// The deleted elements pass 5 may free (by block: their offsets).
+    freeable: BTreeMap<u32, Vec<u16>>,
     /// The first page holding an element freed by an earlier vacuum.
     free_blk: Option<u32>,
     /// Live elements (not newly deleted) seen.
     live: u64,
 }
 
-/// Pass 5: frees the `earlier` deleted elements (but the entry point);
+/// Pass 5: frees the `freeable` deleted elements (but the entry point);
 /// returns how many, and the first page that has one.
-fn free_earlier<R: RelationWrite>(
+fn free_deleted<R: RelationWrite>(
     rel: &R,
-    earlier: &BTreeMap<u32, Vec<u16>>,
+    freeable: &BTreeMap<u32, Vec<u16>>,
 ) -> Result<(u64, Option<u32>), OnDiskError> {
     let entry = read_meta(rel)?.entry;
     let (mut freed, mut first) = (0, None);
-    for (&blk, offs) in earlier {
+    for (&blk, offs) in freeable {
         let mut guard = rel.write(blk);
         for &off in offs.iter().filter(|&&off| Tid { blk, off } != entry) {
             let tid = Tid { blk, off };
@@ -259,8 +259,11 @@ fn mark_deleted<R: RelationWrite>(
     stats: &mut VacuumStats,
 ) -> Result<Marked, OnDiskError> {
     let pages = Pages::new(rel);
-    let mut marked = Marked { deleted: HashMap::new(), earlier: BTreeMap::new(), free_blk: None, live: 0 };
+    let mut marked = Marked { deleted: HashMap::new(), freeable: BTreeMap::new(), free_blk: None, live: 0 };
     let deleted = &mut marked.deleted;
+    // Only layer-0 elements (most inserts are), whose tuples share the
+    // page: an insert takes both over under one page lock.
+    let freeable = |e: &ElementTuple, blk: u32| e.level == 0 && e.neighbours.blk == blk;
     for blk in 1..rel.nblocks() {
         let elements = pages.with_page(blk, |p| page_element_flags(p, blk))??;
         let mut dead = Vec::new();
@@ -269,13 +272,13 @@ fn mark_deleted<R: RelationWrite>(
                 marked.free_blk = marked.free_blk.or(Some(blk));
             } else if e.deleted {
                 deleted.insert(Tid { blk, off }, e.neighbours);
-                // Only layer-0 elements (most inserts are), whose tuples
-                // share the page: an insert takes both over under one
-                // page lock.
-                if e.level == 0 && e.neighbours.blk == blk {
-                    marked.earlier.entry(blk).or_default().push(off);
+                if freeable(&e, blk) {
+                    marked.freeable.entry(blk).or_default().push(off);
                 }
             } else if is_dead(e.heap_tid) {
+                if freeable(&e, blk) {
+                    marked.freeable.entry(blk).or_default().push(off);
+                }
                 dead.push((off, e.neighbours));
             } else {
                 marked.live += 1;
