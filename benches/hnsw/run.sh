@@ -7,6 +7,8 @@
 #   benches/hnsw/run.sh --only ember     # ember_hnsw + its exact scan; peers from the last run
 #   benches/hnsw/run.sh --rows 20000     # quick smoke run on a subsample
 #   benches/hnsw/run.sh --dataset fashion-mnist   # second set (60k x 784, l2)
+#   benches/hnsw/run.sh --project 128    # WordNet on its 128 principal axes (a real 128-d set)
+#   benches/hnsw/churn.sh                # index size and recall under UPDATE + VACUUM rounds
 #
 # Needs ember installed into PostgreSQL 15 (cargo pgrx install --release, or
 # scripts/demo.sh) for the encoding, and the model files in place. pgvector
