@@ -181,6 +181,16 @@ fn insert_at_layer_0(rel: &MemRelation, data: &[Vec<f32>], first_id: usize) {
     }
 }
 
+/// Checks that `rel` is valid and that exactly the heap TIDs of ids
+/// `0..rows` that are not `dead` are reachable; returns the report.
+fn assert_reachable_rows(rel: &MemRelation, rows: usize, dead: impl Fn(Tid) -> bool) -> hnsw::ondisk::VerifyReport {
+    let report = verify(rel, &L2).unwrap();
+    let mut live: Vec<Tid> = (0..rows).map(heap_tid).filter(|&t| !dead(t)).collect();
+    live.sort_unstable();
+    assert_eq!(report.reachable_heap_tids, live);
+    report
+}
+
 /// The vacuum that deletes a third of the rows frees their tuples, and
 /// inserts of as many rows take them over: the index does not grow, stays
 /// valid, and finds the new rows and no dead one. Without the vacuum
@@ -205,12 +215,9 @@ fn inserts_take_over_what_vacuum_freed() {
     insert_at_layer_0(&rel, &new, 3_000);
     assert_eq!(rel.nblocks(), before, "the inserts took over freed tuples");
 
-    let report = verify(&rel, &L2).unwrap();
+    let report = assert_reachable_rows(&rel, 3_000 + new.len(), dead);
     assert_eq!(report.live, first.live + new.len() as u64);
     assert_eq!(report.deleted, first.deleted - new.len() as u64);
-    let mut live: Vec<Tid> = (0..3_000 + new.len()).map(heap_tid).filter(|&t| !dead(t)).collect();
-    live.sort_unstable();
-    assert_eq!(report.reachable_heap_tids, live);
     assert_no_dead_results(&rel, &queries, dead);
     let pages = PageGraph::open(&rel, L2).unwrap();
     let found = new.iter().enumerate().filter(|(i, v)| pages.search(v, 1, 40).first().map(|h| h.0) == Some(heap_tid(3_000 + i))).count();
@@ -236,10 +243,7 @@ fn concurrent_inserts_take_over_freed_tuples_once_each() {
         }
     });
     assert_eq!(rel.nblocks(), before);
-    let report = verify(&rel, &L2).unwrap();
-    let mut live: Vec<Tid> = (0..3_000 + new.len()).map(heap_tid).filter(|&t| !dead(t)).collect();
-    live.sort_unstable();
-    assert_eq!(report.reachable_heap_tids, live);
+    assert_reachable_rows(&rel, 3_000 + new.len(), dead);
     assert_no_dead_results(&rel, &queries, dead);
 }
 
