@@ -224,6 +224,41 @@ fn inserts_take_over_what_vacuum_freed() {
     assert!(found >= new.len() * 95 / 100, "{found} of {} new rows found as their own nearest", new.len());
 }
 
+/// An insert above layer 0 takes over a freed element of its own level on
+/// the pages it looks through from `free_blk`, and leaves `free_blk` where
+/// it was when it finds none (layer-0 freed elements stay in reach).
+#[test]
+fn an_upper_layer_insert_takes_over_a_freed_element_of_its_level() {
+    let (data, _) = clustered(3_000, 0, 16, 8, 42);
+    let rel = build(&data);
+    bulk_delete(&rel, &L2, third).unwrap();
+    let hint = PageGraph::open(&rel, L2).unwrap().meta().free_blk.unwrap();
+    // The freed elements of each level on the 8 pages an insert looks through.
+    let freed_at = |level: u8| -> Vec<Tid> {
+        let mut out = Vec::new();
+        for blk in hint..(hint + 8).min(rel.nblocks()) {
+            let page = rel.read(blk);
+            for off in 1..=page::max_offset(&page) {
+                let bytes = page::item(&page, off).unwrap();
+                if bytes[0] == 1 && bytes[ElementTuple::DELETED_AT] == ElementTuple::FREE && bytes[1] == level {
+                    out.push(Tid { blk, off });
+                }
+            }
+        }
+        out
+    };
+    let level_1 = freed_at(1);
+    assert!(!level_1.is_empty(), "the seed puts a freed layer-1 element near free_blk");
+    let (new, _) = clustered(1, 0, 16, 8, 43);
+    let at = insert(&rel, &L2, &new[0], heap_tid(5_000), 1).unwrap();
+    assert!(level_1.contains(&at), "the layer-1 insert took over {at:?}, not one of {level_1:?}");
+    // A level no freed element has: the insert appends, free_blk stays.
+    let at = insert(&rel, &L2, &new[0], heap_tid(5_001), 6).unwrap();
+    assert!(at.blk >= hint + 8 || freed_at(6).is_empty());
+    assert_eq!(PageGraph::open(&rel, L2).unwrap().meta().free_blk, Some(hint));
+    verify(&rel, &L2).unwrap();
+}
+
 /// Two threads take over freed tuples at once: none is taken twice (every
 /// new row is reachable and the index stays valid).
 #[test]

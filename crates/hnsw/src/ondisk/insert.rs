@@ -707,16 +707,15 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         Ok((placed, at))
     }
 
-    /// Writes a layer-0 element and its encoded `neighbours` over a freed
-    /// element (vacuum frees layer-0 ones only) with tuples of the same
-    /// lengths, found on the pages from the metapage's `free_blk` (at most
-    /// [`REUSE_PAGES`] of them); moves `free_blk` past the pages that
-    /// have none left that fits (with variable-length vectors, a freed
-    /// element of another length waits for the next vacuum to lower
-    /// `free_blk` again). `None`: none found (or an upper-layer element),
-    /// append instead.
+    /// Writes the element and its encoded `neighbours` over a freed element
+    /// of its level with tuples of the same lengths, found on the pages
+    /// from the metapage's `free_blk` (at most [`REUSE_PAGES`] of them).
+    /// A layer-0 insert moves `free_blk` past the pages that have none
+    /// left that fits (with variable-length vectors, a freed element of
+    /// another length waits for the next vacuum to lower `free_blk`
+    /// again). `None`: none found, append instead.
     fn take_over_freed(&self, meta: &Meta, neighbours: &[u8]) -> Result<Option<(Tid, Tid)>, OnDiskError> {
-        let Some(start) = meta.free_blk.filter(|&b| b != u32::MAX && self.element.level == 0) else {
+        let Some(start) = meta.free_blk.filter(|&b| b != u32::MAX) else {
             return Ok(None);
         };
         let nblocks = self.rel.nblocks();
@@ -743,7 +742,10 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
                 none_before = blk + 1;
             }
         }
-        if none_before > start || none_before >= nblocks {
+        // Only layer-0 inserts (15 in 16) move free_blk: one above layer 0
+        // that finds no freed element of its level must not skip pages
+        // that hold layer-0 ones.
+        if level == 0 && (none_before > start || none_before >= nblocks) {
             let next = if none_before >= nblocks { u32::MAX } else { none_before };
             update_meta(self.rel, |m| {
                 let moved = m.free_blk == Some(start);

@@ -215,8 +215,8 @@ impl ElementTuple {
     pub const DELETED: u8 = 1;
     /// The `deleted` byte of a deleted element whose tuples vacuum freed
     /// once it had repaired the lists that linked to it and cleared its
-    /// neighbour tuple (layer-0 elements whose two tuples share a page): a
-    /// layer-0 insert may overwrite both tuples in place.
+    /// neighbour tuple (elements whose two tuples share a page): an insert
+    /// of the same level may overwrite both tuples in place.
     pub const FREE: u8 = 2;
 
     /// Encoded size for `dims` dimensions.

@@ -2,8 +2,8 @@
 //! repairing the graph around them.
 //!
 //! Deleted tuples stay where they are. Once the graph is repaired around
-//! them, vacuum frees the tuples of deleted layer-0 elements
-//! ([`ElementTuple::FREE`]), and a layer-0 insert takes them over in place
+//! them, vacuum frees the tuples of deleted elements
+//! ([`ElementTuple::FREE`]), and an insert of the same level takes them over in place
 //! (`insert`), so an index whose rows are updated grows far less. Scans may run concurrently: they still traverse deleted
 //! elements but never return them, and skip neighbour TIDs whose tuple is
 //! gone.
@@ -38,8 +38,8 @@ pub struct VacuumStats {
     /// Live elements that were unreachable on layer 0 from the entry point
     /// after the repair, and were linked by pass 4.
     pub relinked: u64,
-    /// Deleted layer-0 elements whose tuples this run freed for inserts to
-    /// take over (pass 5).
+    /// Deleted elements whose tuples this run freed for inserts to take
+    /// over (pass 5).
     pub freed: u64,
 }
 
@@ -115,19 +115,19 @@ pub fn count_live<R: RelationRead>(rel: &R) -> Result<u64, OnDiskError> {
 ///    from the entry point, then each unreachable element is linked from
 ///    its nearest reachable live element, in up to 4 rounds (see
 ///    [`super::reach`]). Counted in [`VacuumStats::relinked`].
-/// 5. Frees the deleted layer-0 elements (newly or earlier) whose
-///    neighbour tuple is on their own page, but the entry point (94% of
-///    the elements at m = 16; the rest stay deleted): pass 2 repaired
-///    every list that linked to them and pass 3 cleared their neighbour
-///    tuples. A layer-0 insert takes over both tuples in place, from the
-///    metapage's `free_blk`, which this pass lowers to the first page
-///    with a freed element. Counted in [`VacuumStats::freed`].
+/// 5. Frees the deleted elements (newly or earlier) whose neighbour tuple
+///    is on their own page, but the entry point (all but the few whose
+///    tuples the build put on two pages; those stay deleted): pass 2
+///    repaired every list that linked to them and pass 3 cleared their
+///    neighbour tuples. An insert of the same level takes over both tuples
+///    in place, from the metapage's `free_blk`, which this pass lowers to
+///    the first page with a freed element. Counted in
+///    [`VacuumStats::freed`].
 ///
 /// A list an insert racing the vacuum wrote after pass 2 read it can still
 /// link to a freed element. Such a link leads to no neighbours, or, once
-/// an insert took the tuples over, to a live layer-0 element (the link is
-/// on layer 0, as links to a layer-0 element are): a wasted link, never a
-/// wrong result, as scans return only live elements and order by exact
+/// an insert took the tuples over, to a live element of the freed one's
+/// level (so at least the link's): a wasted link, never a wrong result, as scans return only live elements and order by exact
 /// distances. Freed elements are no longer repair targets. Running it
 /// again with the same callback changes nothing.
 pub fn bulk_delete<R: RelationWrite, D: Distance>(
@@ -261,9 +261,9 @@ fn mark_deleted<R: RelationWrite>(
     let pages = Pages::new(rel);
     let mut marked = Marked { deleted: HashMap::new(), freeable: BTreeMap::new(), free_blk: None, live: 0 };
     let deleted = &mut marked.deleted;
-    // Only layer-0 elements (most inserts are), whose tuples share the
-    // page: an insert takes both over under one page lock.
-    let freeable = |e: &ElementTuple, blk: u32| e.level == 0 && e.neighbours.blk == blk;
+    // Only elements whose tuples share the page: an insert takes both
+    // over under one page lock.
+    let freeable = |e: &ElementTuple, blk: u32| e.neighbours.blk == blk;
     for blk in 1..rel.nblocks() {
         let elements = pages.with_page(blk, |p| page_element_flags(p, blk))??;
         let mut dead = Vec::new();
