@@ -220,7 +220,8 @@ fn inserts_take_over_what_vacuum_freed() {
     assert_eq!(report.deleted, first.deleted - new.len() as u64);
     assert_no_dead_results(&rel, &queries, dead);
     let pages = PageGraph::open(&rel, L2).unwrap();
-    let found = new.iter().enumerate().filter(|(i, v)| pages.search(v, 1, 40).first().map(|h| h.0) == Some(heap_tid(3_000 + i))).count();
+    let own_nearest = |(i, v): &(usize, &Vec<f32>)| pages.search(v, 1, 40).first().map(|h| h.0) == Some(heap_tid(3_000 + i));
+    let found = new.iter().enumerate().filter(own_nearest).count();
     assert!(found >= new.len() * 95 / 100, "{found} of {} new rows found as their own nearest", new.len());
 }
 

@@ -3,10 +3,10 @@
 //!
 //! Deleted tuples stay where they are. Once the graph is repaired around
 //! them, vacuum frees the tuples of deleted elements
-//! ([`ElementTuple::FREE`]), and an insert of the same level takes them over in place
-//! (`insert`), so an index whose rows are updated grows far less. Scans may run concurrently: they still traverse deleted
-//! elements but never return them, and skip neighbour TIDs whose tuple is
-//! gone.
+//! ([`ElementTuple::FREE`]), and an insert of the same level takes them
+//! over in place (`insert`), so an index whose rows are updated grows far
+//! less. Scans may run concurrently: they still traverse deleted elements
+//! but never return them, and skip neighbour TIDs whose tuple is gone.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -127,9 +127,10 @@ pub fn count_live<R: RelationRead>(rel: &R) -> Result<u64, OnDiskError> {
 /// A list an insert racing the vacuum wrote after pass 2 read it can still
 /// link to a freed element. Such a link leads to no neighbours, or, once
 /// an insert took the tuples over, to a live element of the freed one's
-/// level (so at least the link's): a wasted link, never a wrong result, as scans return only live elements and order by exact
-/// distances. Freed elements are no longer repair targets. Running it
-/// again with the same callback changes nothing.
+/// level (so at least the link's): a wasted link, never a wrong result, as
+/// scans return only live elements and order by exact distances. Freed
+/// elements are no longer repair targets. Running it again with the same
+/// callback changes nothing.
 pub fn bulk_delete<R: RelationWrite, D: Distance>(
     rel: &R,
     metric: &D,
