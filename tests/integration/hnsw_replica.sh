@@ -8,9 +8,9 @@
 # for ivf 54323) is made with pg_basebackup -R; then the primary inserts
 # 1,000 rows, deletes 500 and VACUUMs, then inserts the values of 300
 # deleted rows again, into the room VACUUM freed (ivf: the index does not
-# grow; hnsw: it grows by at most 20 pages, for the new elements above
-# layer 0; without taking the freed tuples over, the 300 would append
-# them all).
+# grow; hnsw: it grows by at most 20 pages, for the new elements that find
+# no freed element of their level; without taking the freed tuples over,
+# the 300 would append them all).
 # Once the standby has replayed everything: the top-10 of 20 queries (and a
 # 50-row iterative scan; for ivf a 200-row one from one probe on) by index
 # scan on the standby equal the primary's, and ember_hnsw_verify
@@ -128,10 +128,10 @@ q -d "$db" -c "VACUUM t"
 # Inserts after VACUUM go into the room it freed. The values of 300
 # deleted rows (new ids 12 i + 100001, no multiple of 12, which compare()
 # takes for deleted): ember_ivf puts them in the lists they were deleted
-# from, so the index does not grow; ember_hnsw frees a deleted layer-0
-# element's tuples once it has repaired the graph around it, and a new
-# layer-0 element takes them over (about 1 in 16 new elements is above
-# layer 0 and appends).
+# from, so the index does not grow; ember_hnsw frees a deleted element's
+# tuples once it has repaired the graph around it, and a new element of
+# the same level takes them over (one that finds none near the first
+# freed page appends).
 if [ "$refill" -gt 0 ]; then
     size=$(qv -d "$db" -c "SELECT pg_relation_size('$index')")
     for b in $(seq 0 $((refill / 100 - 1))); do

@@ -1,7 +1,7 @@
 //! `ambulkdelete` / `amvacuumcleanup`: VACUUM removes dead heap tuples
 //! from the graph (marks them deleted, repairs their neighbours' links) so
-//! scans never return them, and frees the tuples of the elements an
-//! earlier VACUUM deleted, for inserts to take over.
+//! scans never return them, and frees their tuples for inserts of the
+//! same level to take over.
 
 use hnsw::ondisk;
 use pgrx::pg_sys;
@@ -47,9 +47,9 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
         if !stats.is_null() {
             return stats;
         }
-        // No bulk delete ran (no dead row): free what an earlier VACUUM
-        // deleted (one read of every page when nothing waits), and report
-        // the live count.
+        // No bulk delete ran (no dead row): free deleted elements left
+        // unfreed, say by an earlier version (one read of every page when
+        // none waits), and report the live count.
         let stats = stats_or_new(stats);
         let index = (*info).index;
         let rel = PgRelation::main(index);

@@ -233,8 +233,8 @@ SELECT sqlstate_of($$SELECT ember_hnsw_verify('items_pkey')$$);
 
 -- Updated rows: VACUUM removes the old versions and frees their tuples,
 -- and the next new versions take them over, so the index grows only by
--- the few new elements above layer 0 (without the VACUUM, 400 new
--- versions take about 60 pages).
+-- the few new elements that find no freed one of their level (without
+-- the VACUUM, 400 new versions take about 60 pages).
 CREATE TABLE churn (id int, v embedding(16)) WITH (autovacuum_enabled = off);
 INSERT INTO churn SELECT i, ARRAY(SELECT sin(i * 0.7 + j) FROM generate_series(1, 16) j)::embedding
 FROM generate_series(1, 1000) i;
