@@ -21,7 +21,7 @@
 use std::cell::RefCell;
 
 use half::f16;
-use hnsw::link::HalfLink;
+use hnsw::link::{HalfLink, Packing};
 use quantize::sq8::{self, Bound, Sq8};
 
 /// The indexed type.
@@ -182,27 +182,37 @@ impl WordMetric {
     }
 
     /// The half-precision link distance a build may link the graph over
-    /// instead of this metric ([`hnsw::link`]: half the memory read per
-    /// distance), given all the values (`dims` words each), or `None` where
-    /// rounding to half precision could reorder neighbours: half values
-    /// are exact in it; cosine is computed on unit vectors; L2 and inner
-    /// product only when every value is a unit vector (values within ±1);
-    /// never for L1 of embeddings, sparse values or variable dimensions.
-    pub fn half_link(self, values: &[f32], dims: usize) -> Option<HalfLink> {
+    /// instead of this metric, and how the values become link codes for it
+    /// ([`hnsw::link`]: half the memory read per distance), given all the
+    /// values (`dims` words each), or `None` where rounding to half
+    /// precision could reorder neighbours. Half values are exact in it;
+    /// cosine is computed on unit vectors; L2 and L1 of embeddings of at
+    /// least `CENTRED_MIN_DIMS` dimensions on the values centred on their
+    /// mean and scaled by a power of two; L2 of fewer dimensions and inner
+    /// product only when every value is a unit vector (values within ±1;
+    /// no shift keeps inner products); never for sparse values or variable
+    /// dimensions.
+    pub fn half_link(self, values: &[f32], dims: usize) -> Option<(HalfLink, Packing)> {
         if dims == 0 || self.sq8 {
             return None;
         }
-        let link = match self.metric {
-            Metric::L2 => HalfLink::L2,
-            Metric::InnerProduct => HalfLink::NegativeDot,
-            Metric::Cosine => HalfLink::UnitCosine,
-            Metric::L1 => HalfLink::L1,
-        };
-        match (self.kind, self.metric) {
-            (ElemKind::Half, _) | (ElemKind::Dense, Metric::Cosine) => Some(link),
-            (ElemKind::Dense, Metric::L2 | Metric::InnerProduct) if hnsw::link::unit_norm(values, dims) => Some(link),
-            _ => None,
-        }
+        Some(match (self.kind, self.metric) {
+            (ElemKind::Dense | ElemKind::Half, Metric::Cosine) => (HalfLink::UnitCosine, Packing::Normalized),
+            (ElemKind::Half, Metric::L2) => (HalfLink::L2 { shift: 0 }, Packing::AsIs),
+            (ElemKind::Half, Metric::L1) => (HalfLink::L1 { shift: 0 }, Packing::AsIs),
+            (ElemKind::Half, Metric::InnerProduct) => (HalfLink::NegativeDot, Packing::AsIs),
+            (ElemKind::Dense, Metric::L2 | Metric::L1) if dims >= hnsw::link::CENTRED_MIN_DIMS => {
+                let packing = Packing::centred(values, dims);
+                let shift = packing.shift();
+                let link = if self.metric == Metric::L2 { HalfLink::L2 { shift } } else { HalfLink::L1 { shift } };
+                (link, packing)
+            }
+            (ElemKind::Dense, Metric::L2) if hnsw::link::unit_norm(values, dims) => (HalfLink::L2 { shift: 0 }, Packing::AsIs),
+            (ElemKind::Dense, Metric::InnerProduct) if hnsw::link::unit_norm(values, dims) => {
+                (HalfLink::NegativeDot, Packing::AsIs)
+            }
+            _ => return None,
+        })
     }
 
     /// The SQL function (of the extension) whose value 0 marks the values
@@ -407,15 +417,26 @@ mod tests {
     #[test]
     fn half_links_only_where_half_precision_orders_alike() {
         let of = |kind, metric| WordMetric { kind, metric, sq8: false };
+        let link = |kind, metric, values: &[f32]| of(kind, metric).half_link(values, 2).map(|(link, _)| link);
         let unit = [0.6, 0.8, 1.0, 0.0];
         let wide = [60.0, 80.0, 1.0, 0.0];
-        assert_eq!(of(ElemKind::Dense, Metric::Cosine).half_link(&wide, 2), Some(HalfLink::UnitCosine));
-        assert_eq!(of(ElemKind::Dense, Metric::L2).half_link(&unit, 2), Some(HalfLink::L2));
-        assert_eq!(of(ElemKind::Dense, Metric::InnerProduct).half_link(&unit, 2), Some(HalfLink::NegativeDot));
-        assert_eq!(of(ElemKind::Dense, Metric::L2).half_link(&wide, 2), None);
-        assert_eq!(of(ElemKind::Dense, Metric::L1).half_link(&unit, 2), None);
-        assert_eq!(of(ElemKind::Half, Metric::L1).half_link(&wide, 2), Some(HalfLink::L1));
+        assert_eq!(of(ElemKind::Dense, Metric::Cosine).half_link(&wide, 2), Some((HalfLink::UnitCosine, Packing::Normalized)));
+        assert_eq!(link(ElemKind::Dense, Metric::InnerProduct, &unit), Some(HalfLink::NegativeDot));
+        assert_eq!(link(ElemKind::Dense, Metric::InnerProduct, &wide), None);
+        assert_eq!(link(ElemKind::Dense, Metric::L2, &unit), Some(HalfLink::L2 { shift: 0 }));
+        assert_eq!(link(ElemKind::Dense, Metric::L2, &wide), None);
+        assert_eq!(link(ElemKind::Dense, Metric::L1, &unit), None);
+        // L2 and L1 of embeddings from CENTRED_MIN_DIMS: centred and scaled
+        // by 2^5, so the largest centred magnitude (29.5) lands within
+        // [512, 1024).
+        let dims = hnsw::link::CENTRED_MIN_DIMS;
+        let wide: Vec<f32> = [vec![60.0; dims], vec![1.0; dims]].concat();
+        let centred = Packing::Centred { centre: vec![30.5; dims], shift: 5 };
+        assert_eq!(of(ElemKind::Dense, Metric::L2).half_link(&wide, dims), Some((HalfLink::L2 { shift: 5 }, centred.clone())));
+        assert_eq!(of(ElemKind::Dense, Metric::L1).half_link(&wide, dims), Some((HalfLink::L1 { shift: 5 }, centred)));
+        assert_eq!(of(ElemKind::Half, Metric::L1).half_link(&wide, 2), Some((HalfLink::L1 { shift: 0 }, Packing::AsIs)));
         assert_eq!(of(ElemKind::Sparse, Metric::Cosine).half_link(&unit, 0), None);
+        assert_eq!(link(ElemKind::Multi, Metric::Cosine, &unit), None);
         assert_eq!(WordMetric { sq8: true, ..of(ElemKind::Dense, Metric::Cosine) }.half_link(&unit, 2), None);
     }
 

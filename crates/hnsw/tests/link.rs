@@ -5,7 +5,7 @@
 mod common;
 
 use common::{clustered, exact_topk, recall};
-use hnsw::link::{pack, packed_words, HalfLink};
+use hnsw::link::{pack, packed_words, HalfLink, Packing};
 use hnsw::ondisk::{verify, write_graph, write_graph_from, LinkCodes, OnDiskError, PageGraph, Tid, Values};
 use hnsw::{Cosine, Distance, HnswParams, ParallelBuilder};
 use pagestore::MemRelation;
@@ -45,7 +45,7 @@ fn a_graph_linked_over_half_codes_stores_the_values_and_finds_as_much() {
     let mut code = Vec::new();
     for v in &data {
         full.push(v).unwrap();
-        pack(v, true, &mut code);
+        pack(v, &Packing::Normalized, &mut code);
         linked.push(&code).unwrap();
     }
     let values = flat(&data);
@@ -71,10 +71,10 @@ fn a_graph_linked_over_half_codes_stores_the_values_and_finds_as_much() {
 
 #[test]
 fn values_must_match_the_graph() {
-    let mut b = ParallelBuilder::new(packed_words(4), HnswParams::default(), HalfLink::L2);
+    let mut b = ParallelBuilder::new(packed_words(4), HnswParams::default(), HalfLink::L2 { shift: 0 });
     let mut code = Vec::new();
     for i in 0..3 {
-        pack(&[i as f32, 0.0, 1.0, 2.0], false, &mut code);
+        pack(&[i as f32, 0.0, 1.0, 2.0], &Packing::AsIs, &mut code);
         b.push(&code).unwrap();
     }
     let graph = b.build(1, &|| false).unwrap();

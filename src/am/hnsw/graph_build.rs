@@ -13,7 +13,7 @@
 
 use std::sync::atomic::Ordering;
 
-use hnsw::link::HalfLink;
+use hnsw::link::{HalfLink, Packing};
 use hnsw::ondisk::{centroid_of, LinkCodes, LinkCoder, Tid, Values};
 use hnsw::{BuildCoding, ElementCodes, Hnsw, HnswError, HnswParams, ParallelBuilder};
 use pgrx::{check_for_interrupts, PgSqlErrorCode};
@@ -78,10 +78,10 @@ impl Collected {
         let coder = self.coder();
         let Self { builder, params, tids, .. } = self;
         let (built, codes) = match (link, builder.flat_vectors()) {
-            (Some(link), Some(values)) => {
+            (Some((link, packing)), Some(values)) => {
                 let (dims, words) = (builder.dims(), hnsw::link::packed_words(builder.dims()));
                 check_for_interrupts!();
-                let packed = hnsw::link::pack_all(values, dims, link.normalizes());
+                let packed = hnsw::link::pack_all(values, dims, &packing);
                 let linked = ParallelBuilder::from_flat(words, params, link, packed)
                     .unwrap_or_else(|e| raise_code(PgSqlErrorCode::ERRCODE_DATA_EXCEPTION, e.to_string()));
                 let coding = coder.map(|coder| BuildCoding { coder, values: Some(Values { data: values, dims }) });
@@ -106,9 +106,10 @@ impl Collected {
         LinkCoder::for_build(self.codes, self.params.m, centroid)
     }
 
-    /// The link distance to build with, if any: where the values allow it
-    /// and the link codes fit into `budget` bytes next to the values.
-    fn half_link(&self, budget: usize) -> Option<HalfLink> {
+    /// The link distance to build with and how to pack the link codes, if
+    /// any: where the values allow it and the link codes fit into `budget`
+    /// bytes next to the values.
+    fn half_link(&self, budget: usize) -> Option<(HalfLink, Packing)> {
         let values = self.builder.flat_vectors().filter(|_| !self.tids.is_empty())?;
         let words = hnsw::link::packed_words(self.builder.dims());
         let peak = hnsw::estimate_bytes(self.len(), words, self.params.m)
