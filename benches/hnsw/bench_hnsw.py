@@ -213,12 +213,12 @@ def ground_truth(base, queries, metric, k, cache_path):
     if metric == "cosine":
         b /= np.linalg.norm(b, axis=1, keepdims=True)
         q /= np.linalg.norm(q, axis=1, keepdims=True)
-    else:
+    elif metric == "l2":
         bn = (b * b).sum(axis=1)
     gt = np.empty((len(q), k), dtype=np.int64)
     for s in range(0, len(q), 100):
         sim = q[s:s + 100] @ b.T
-        score = -sim if metric == "cosine" else bn[None, :] - 2 * sim  # smaller is nearer
+        score = bn[None, :] - 2 * sim if metric == "l2" else -sim  # smaller is nearer
         part = np.argpartition(score, k, axis=1)[:, :k]
         order = np.take_along_axis(score, part, axis=1).argsort(axis=1, kind="stable")
         gt[s:s + 100] = np.take_along_axis(part, order, axis=1)
@@ -236,11 +236,11 @@ def recall(results, gt, k=10):
 
 SQL = {
     "pgvector": {"type": "vector", "ef_guc": "hnsw.ef_search", "am": "hnsw",
-                 "opclass": {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops"}},
+                 "opclass": {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "ip": "vector_ip_ops"}},
     "ember": {"type": "embedding", "ef_guc": "ember.hnsw_ef_search", "am": "ember_hnsw",
-              "opclass": {"cosine": "embedding_cosine_ops", "l2": "embedding_l2_ops"}},
+              "opclass": {"cosine": "embedding_cosine_ops", "l2": "embedding_l2_ops", "ip": "embedding_ip_ops"}},
 }
-OPS = {"cosine": "<=>", "l2": "<->"}
+OPS = {"cosine": "<=>", "l2": "<->", "ip": "<#>"}
 
 
 def vec_text(v):
@@ -388,7 +388,7 @@ def sweep_sql(conn, runs, qtexts, gt, efs):
 
 def run_hnswlib(base, queries, metric, gt, efs, m, efc, threads):
     import hnswlib
-    space = {"cosine": "cosine", "l2": "l2"}[metric]
+    space = {"cosine": "cosine", "l2": "l2", "ip": "ip"}[metric]
     index = hnswlib.Index(space=space, dim=base.shape[1])
     index.init_index(max_elements=len(base), ef_construction=efc, M=m, random_seed=100)
     log(f"hnswlib: add_items ({threads} threads, M={m}, ef_construction={efc}, space={space})")
@@ -423,6 +423,8 @@ def run_faiss(base, queries, metric, gt, efs, m, efc, threads):
     if metric == "cosine":  # inner product on normalised vectors
         base = base / np.linalg.norm(base, axis=1, keepdims=True)
         queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+        fm = faiss.METRIC_INNER_PRODUCT
+    elif metric == "ip":
         fm = faiss.METRIC_INNER_PRODUCT
     else:
         fm = faiss.METRIC_L2
@@ -607,6 +609,8 @@ def main():
     ap.add_argument("--wordnet", default="/usr/share/wordnet")
     ap.add_argument("--fashion", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--dim", type=int, default=128, help="dimensions of the clustered set")
+    ap.add_argument("--metric", choices=["default", "ip"], default="default",
+                    help="ip: index and search with inner product instead of the set's own metric")
     ap.add_argument("--lift", type=int, default=0,
                     help="map the vectors into N dimensions by a fixed random isometry (distances unchanged)")
     ap.add_argument("--project", type=int, default=0,
@@ -655,6 +659,12 @@ def main():
         base, queries, metric, key, desc = load_fashion(args)
     else:
         base, queries, metric, key, desc = load_clustered(args)
+    if args.metric == "ip":
+        # Inner product (`<#>`, the ip opclasses) over the same vectors; on
+        # WordNet's unit vectors it orders as cosine does.
+        metric = "ip"
+        key += "-ip"
+        desc += "; inner product"
     if args.project:
         # The N principal axes of the indexed vectors (computed centred, the
         # vectors projected as they are): what a narrower model of the same

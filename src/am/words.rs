@@ -97,14 +97,15 @@ impl WordMetric {
         self.kind != ElemKind::Sparse && dims > 0 && !hnsw::ondisk::vector_fits(dims, m)
     }
 
-    /// Which distance an HNSW index's neighbour codes bound: L2 and
-    /// cosine over dense values (half values are stored as `f32`), none
-    /// for the rest.
+    /// Which distance an HNSW index's neighbour codes bound: L2, cosine
+    /// and inner product over dense values (half values are stored as
+    /// `f32`), none for the rest (L1 has no such bound).
     pub fn link_codes(self) -> hnsw::ondisk::LinkCodes {
         use hnsw::ondisk::LinkCodes;
         match (self.kind, self.metric) {
             (ElemKind::Dense | ElemKind::Half, Metric::L2) => LinkCodes::L2Squared,
             (ElemKind::Dense | ElemKind::Half, Metric::Cosine) => LinkCodes::Cosine,
+            (ElemKind::Dense | ElemKind::Half, Metric::InnerProduct) => LinkCodes::NegativeInnerProduct,
             _ => LinkCodes::None,
         }
     }

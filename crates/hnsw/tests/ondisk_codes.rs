@@ -11,7 +11,7 @@ use hnsw::ondisk::{
     bulk_delete, code_len, insert, upper_codes_fit, verify, write_graph, write_graph_from, LinkCodes, Meta,
     NeighbourTuple, PageGraph, Tid,
 };
-use hnsw::{graph_level, Cosine, Distance, GraphView, Hnsw, HnswParams, ScanOrder, SearchIter, L2};
+use hnsw::{graph_level, Cosine, Distance, GraphView, Hnsw, HnswParams, InnerProduct, ScanOrder, SearchIter, L2};
 use pagestore::{MemRelation, RelationRead};
 
 fn heap_tid(id: usize) -> Tid {
@@ -125,6 +125,11 @@ fn codes_skip_reads_at_the_same_recall_l2() {
 #[test]
 fn codes_skip_reads_at_the_same_recall_cosine() {
     check_pruning(Cosine, LinkCodes::Cosine);
+}
+
+#[test]
+fn codes_skip_reads_at_the_same_recall_inner_product() {
+    check_pruning(InnerProduct, LinkCodes::NegativeInnerProduct);
 }
 
 #[test]

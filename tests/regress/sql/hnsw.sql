@@ -313,6 +313,34 @@ SELECT id FROM mid768 ORDER BY v <=> (SELECT v FROM mid768 WHERE id = 123) LIMIT
 RESET enable_seqscan;
 DROP TABLE mid768;
 
+-- Inner product has neighbour codes too (the L2 codes, with the query
+-- rotated whole): the index is larger than one without them, and scans
+-- pruning by them find the exact top 10 of 5 queries, before and after
+-- inserts and VACUUM (verify checks every stored code).
+CREATE TABLE ip384 (id int, v embedding(384)) WITH (autovacuum_enabled = off);
+INSERT INTO ip384 SELECT i, (SELECT array_agg((0.2 + sin(i * 0.37 + j * 1.3 + i % 7) * (1 + i % 3))::real) FROM generate_series(1, 384) j)::embedding
+FROM generate_series(1, 1000) i;
+CREATE INDEX ip384_v ON ip384 USING ember_hnsw (v embedding_ip_ops);
+CREATE INDEX ip384_nc ON ip384 USING ember_hnsw (v embedding_ip_ops) WITH (neighbour_codes = off);
+SELECT pg_relation_size('ip384_v') > 1.5 * pg_relation_size('ip384_nc') AS coded_is_larger;
+DROP INDEX ip384_nc;
+CREATE FUNCTION ip384_top10_found() RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM ip384 q,
+        LATERAL (SELECT id FROM ip384 ORDER BY v <#> q.v LIMIT 10) t
+    WHERE q.id IN (11, 222, 333, 445, 999)
+      AND t.id IN (SELECT e.id FROM ip384 e ORDER BY (e.v <#> q.v) + 0 LIMIT 10) $$;
+SET enable_seqscan = off;
+SELECT ip384_top10_found() AS found_of_50;
+INSERT INTO ip384 SELECT i, (SELECT array_agg((0.2 + cos(i * 0.11 + j * 0.7) * (1 + i % 3))::real) FROM generate_series(1, 384) j)::embedding
+FROM generate_series(1001, 1300) i;
+DELETE FROM ip384 WHERE id % 4 = 0;
+VACUUM ip384;
+SELECT ember_hnsw_verify('ip384_v');
+SELECT ip384_top10_found() AS found_of_50_after_vacuum;
+RESET enable_seqscan;
+DROP FUNCTION ip384_top10_found();
+DROP TABLE ip384;
+
 -- 1,536 dimensions: an element and its coded lists no longer fit one page,
 -- so they take a page each, in the build and in every insert after it.
 CREATE TABLE wide1536 (id int, v embedding(1536)) WITH (autovacuum_enabled = off);
