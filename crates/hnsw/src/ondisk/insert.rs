@@ -46,8 +46,13 @@ const CACHE_LIMIT: usize = 4096;
 
 /// Pages an insert looks through, from the metapage's `free_blk`, for a
 /// freed element to take over before it appends (vacuum frees them: see
-/// `super::vacuum`).
-const REUSE_PAGES: u32 = 8;
+/// `super::vacuum`). Layer-0 inserts move `free_blk` past the pages they
+/// find none on, so a page is looked through about once. 8 was enough
+/// where an element and its neighbours share a page (several elements a
+/// page); where they take a page each (over 831 dimensions with codes),
+/// 8 pages held about one freed element when a third of the rows were
+/// deleted, and a quarter of the inserts appended.
+const REUSE_PAGES: u32 = 32;
 
 /// A borrowed metric (the blanket `Fn` impl rules out `impl Distance for &D`).
 pub(super) struct ByRef<'a, D>(pub &'a D);
@@ -301,9 +306,10 @@ fn is_graph_page(page: &Page) -> bool {
 }
 
 /// The first freed element on `page` (block `blk`) of `level` whose
-/// element tuple is `elen` bytes and whose neighbour tuple, on the same
-/// page, `nlen`: their offsets.
-fn find_freed(page: &Page, blk: u32, level: u8, elen: usize, nlen: usize) -> Option<(u16, u16)> {
+/// element tuple is `elen` bytes: its offset and its neighbour tuple's
+/// TID. `nlen`: its neighbour tuple is on the same page, `nlen` bytes;
+/// `None`: on another page (its length is checked when it is written).
+fn find_freed(page: &Page, blk: u32, level: u8, elen: usize, nlen: Option<usize>) -> Option<(u16, Tid)> {
     if !is_graph_page(page) {
         return None;
     }
@@ -317,12 +323,21 @@ fn find_freed(page: &Page, blk: u32, level: u8, elen: usize, nlen: usize) -> Opt
         let Ok(e) = ElementTuple::decode_header(bytes) else {
             continue;
         };
-        if e.level != level || bytes.len() != elen || e.neighbours.blk != blk {
+        if e.level != level || bytes.len() != elen || !e.neighbours.is_valid() {
             continue;
         }
-        let neighbours = live_item(page, e.neighbours.off).ok().flatten();
-        if neighbours.is_some_and(|n| n.len() == nlen && n.first() == Some(&KIND_NEIGHBOURS)) {
-            return Some((off, e.neighbours.off));
+        let found = match nlen {
+            Some(nlen) => {
+                e.neighbours.blk == blk
+                    && live_item(page, e.neighbours.off)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|n| n.len() == nlen && n.first() == Some(&KIND_NEIGHBOURS))
+            }
+            None => e.neighbours.blk != blk,
+        };
+        if found {
+            return Some((off, e.neighbours));
         }
     }
     None
@@ -688,7 +703,7 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         let mut empty = [0u8; BLCKSZ];
         init_graph_page(&mut empty);
         if pair_fits(&empty, elen, nlen) {
-            if let Some(at) = self.take_over_freed(meta, &neighbours)? {
+            if let Some(at) = self.take_over_freed(meta, &neighbours, true)? {
                 return Ok(at);
             }
             let add = |page: &mut Page, blk| add_pair(page, blk, &self.element, &neighbours);
@@ -696,6 +711,9 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         }
         if !page::fits(&empty, elen) || !page::fits(&empty, nlen) {
             return Err(OnDiskError::TupleTooLarge(elen.max(nlen)));
+        }
+        if let Some(at) = self.take_over_freed(meta, &neighbours, false)? {
+            return Ok(at);
         }
         let at = self.put(meta, &|page| page::fits(page, nlen), &|page, blk| add_one(page, blk, &neighbours))?;
         let element = ElementTuple {
@@ -709,32 +727,42 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
 
     /// Writes the element and its encoded `neighbours` over a freed element
     /// of its level with tuples of the same lengths, found on the pages
-    /// from the metapage's `free_blk` (at most [`REUSE_PAGES`] of them).
-    /// A layer-0 insert moves `free_blk` past the pages that have none
-    /// left that fits (with variable-length vectors, a freed element of
-    /// another length waits for the next vacuum to lower `free_blk`
-    /// again). `None`: none found, append instead.
-    fn take_over_freed(&self, meta: &Meta, neighbours: &[u8]) -> Result<Option<(Tid, Tid)>, OnDiskError> {
+    /// from the metapage's `free_blk` (at most [`REUSE_PAGES`] of them):
+    /// one whose two tuples share a page when `together` (both written
+    /// under that page's one lock), else one whose neighbour tuple is on
+    /// another page ([`Inserter::take_over_apart`]). A layer-0 insert
+    /// moves `free_blk` past the pages that have none left that fits
+    /// (with variable-length vectors, a freed element of another length
+    /// waits for the next vacuum to lower `free_blk` again). `None`: none
+    /// found, append instead.
+    fn take_over_freed(&self, meta: &Meta, neighbours: &[u8], together: bool) -> Result<Option<(Tid, Tid)>, OnDiskError> {
         let Some(start) = meta.free_blk.filter(|&b| b != u32::MAX) else {
             return Ok(None);
         };
         let nblocks = self.rel.nblocks();
         let (level, elen) = (self.element.level, ElementTuple::encoded_len(self.element.vector.len()));
+        let nlen = together.then_some(neighbours.len());
         let first = start.max(1);
         // Pages first..none_before hold no freed element.
         let mut none_before = first;
         let mut taken = None;
         for blk in first..nblocks.min(first.saturating_add(REUSE_PAGES)) {
-            if find_freed(&self.rel.read(blk), blk, level, elen, neighbours.len()).is_some() {
+            if find_freed(&self.rel.read(blk), blk, level, elen, nlen).is_some() {
                 let mut guard = self.rel.write(blk);
                 // Looked for again under the exclusive lock: another
                 // insert may have taken it meanwhile.
-                if let Some((e, n)) = find_freed(&guard, blk, level, elen, neighbours.len()) {
-                    let at = (Tid { blk, off: e }, Tid { blk, off: n });
-                    let element = ElementTuple { neighbours: at.1, ..self.element.clone() }.encode();
-                    page::item_mut(&mut guard, e)?.copy_from_slice(&element);
-                    page::item_mut(&mut guard, n)?.copy_from_slice(neighbours);
-                    taken = Some(at);
+                if let Some((e, n)) = find_freed(&guard, blk, level, elen, nlen) {
+                    let at = (Tid { blk, off: e }, n);
+                    if together {
+                        let element = ElementTuple { neighbours: n, ..self.element.clone() }.encode();
+                        page::item_mut(&mut guard, e)?.copy_from_slice(&element);
+                        page::item_mut(&mut guard, n.off)?.copy_from_slice(neighbours);
+                        taken = Some(at);
+                    } else {
+                        page::item_mut(&mut guard, e)?[ElementTuple::DELETED_AT] = ElementTuple::CLAIMED;
+                        drop(guard);
+                        taken = self.take_over_apart(at, neighbours)?.then_some(at);
+                    }
                     break;
                 }
             }
@@ -756,6 +784,37 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
             })?;
         }
         Ok(taken)
+    }
+
+    /// Takes over the freed element `at.0`, claimed by this insert
+    /// ([`ElementTuple::CLAIMED`]), whose neighbour tuple `at.1` is on
+    /// another page: writes the new lists over that tuple, then the element
+    /// over the claimed one (live), each under its page's lock. The claim
+    /// keeps every other insert and vacuum away in between; a scan that
+    /// reaches the claimed element through a stale link treats it as
+    /// deleted and follows the lists being written, all valid TIDs. If the
+    /// neighbour tuple is not one of the new lists' length, the element is
+    /// freed again and false returned (append instead).
+    fn take_over_apart(&self, at: (Tid, Tid), neighbours: &[u8]) -> Result<bool, OnDiskError> {
+        let (element_at, lists_at) = at;
+        let written = {
+            let mut guard = self.rel.write(lists_at.blk);
+            match live_item_mut(&mut guard, lists_at.off).map_err(|e| corrupt_at(lists_at, e))? {
+                Some(bytes) if bytes.len() == neighbours.len() && bytes.first() == Some(&KIND_NEIGHBOURS) => {
+                    bytes.copy_from_slice(neighbours);
+                    true
+                }
+                _ => false,
+            }
+        };
+        let mut guard = self.rel.write(element_at.blk);
+        let bytes = page::item_mut(&mut guard, element_at.off)?;
+        if written {
+            bytes.copy_from_slice(&ElementTuple { neighbours: lists_at, ..self.element.clone() }.encode());
+        } else {
+            bytes[ElementTuple::DELETED_AT] = ElementTuple::FREE;
+        }
+        Ok(written)
     }
 
     /// Adds tuples with `add` to the metapage's `insert_blk` if `fits`

@@ -194,8 +194,9 @@ pub struct ElementTuple {
     pub level: u8,
     /// Set by vacuum when the heap tuple is dead: the element is still
     /// traversed but never returned, and never chosen as a new neighbour.
-    /// (The byte is [`ElementTuple::DELETED`], or [`ElementTuple::FREE`]
-    /// once vacuum has freed the tuples for an insert to take over.)
+    /// (The byte is [`ElementTuple::DELETED`], [`ElementTuple::FREE`]
+    /// once vacuum has freed the tuples for an insert to take over, or
+    /// [`ElementTuple::CLAIMED`] while an insert takes them over.)
     pub deleted: bool,
     /// The heap tuple this element indexes.
     pub heap_tid: Tid,
@@ -215,9 +216,15 @@ impl ElementTuple {
     pub const DELETED: u8 = 1;
     /// The `deleted` byte of a deleted element whose tuples vacuum freed
     /// once it had repaired the lists that linked to it and cleared its
-    /// neighbour tuple (elements whose two tuples share a page): an insert
-    /// of the same level may overwrite both tuples in place.
+    /// neighbour tuple: an insert of the same level may overwrite both
+    /// tuples in place.
     pub const FREE: u8 = 2;
+    /// The `deleted` byte of a freed element whose neighbour tuple is on
+    /// another page, claimed by an insert that is overwriting that tuple
+    /// and will then overwrite the element (live). Nothing else touches
+    /// it; a crash in between leaves it claimed (its room lost until
+    /// `REINDEX`).
+    pub const CLAIMED: u8 = 3;
 
     /// Encoded size for `dims` dimensions.
     pub fn encoded_len(dims: usize) -> usize {

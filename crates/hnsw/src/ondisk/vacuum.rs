@@ -52,8 +52,8 @@ pub(super) fn page_elements(
     Ok(page_element_flags(page, blk)?.into_iter().map(|(off, e, _)| (off, e)).collect())
 }
 
-/// [`page_elements`], each with its `deleted` byte (0, [`ElementTuple::DELETED`]
-/// or [`ElementTuple::FREE`]).
+/// [`page_elements`], each with its `deleted` byte (0, [`ElementTuple::DELETED`],
+/// [`ElementTuple::FREE`] or [`ElementTuple::CLAIMED`]).
 fn page_element_flags(page: &Page, blk: u32) -> Result<Vec<(u16, ElementTuple, u8)>, OnDiskError> {
     if page::is_new(page) {
         return Ok(Vec::new());
@@ -115,14 +115,14 @@ pub fn count_live<R: RelationRead>(rel: &R) -> Result<u64, OnDiskError> {
 ///    from the entry point, then each unreachable element is linked from
 ///    its nearest reachable live element, in up to 4 rounds (see
 ///    [`super::reach`]). Counted in [`VacuumStats::relinked`].
-/// 5. Frees the deleted elements (newly or earlier) whose neighbour tuple
-///    is on their own page, but the entry point (all but the few whose
-///    tuples the build put on two pages; those stay deleted): pass 2
-///    repaired every list that linked to them and pass 3 cleared their
-///    neighbour tuples. An insert of the same level takes over both tuples
-///    in place, from the metapage's `free_blk`, which this pass lowers to
-///    the first page with a freed element. Counted in
-///    [`VacuumStats::freed`].
+/// 5. Frees the deleted elements (newly or earlier) but the entry point:
+///    pass 2 repaired every list that linked to them and pass 3 cleared
+///    their neighbour tuples. An insert of the same level takes over both
+///    tuples in place (on one page, or on two for vectors too wide to
+///    share one), from the metapage's `free_blk`, which this pass lowers
+///    to the first page with a freed element. Counted in
+///    [`VacuumStats::freed`]. An element an insert has claimed
+///    ([`ElementTuple::CLAIMED`]) is left alone.
 ///
 /// A list an insert racing the vacuum wrote after pass 2 read it can still
 /// link to a freed element. Such a link leads to no neighbours, or, once
@@ -262,24 +262,20 @@ fn mark_deleted<R: RelationWrite>(
     let pages = Pages::new(rel);
     let mut marked = Marked { deleted: HashMap::new(), freeable: BTreeMap::new(), free_blk: None, live: 0 };
     let deleted = &mut marked.deleted;
-    // Only elements whose tuples share the page: an insert takes both
-    // over under one page lock.
-    let freeable = |e: &ElementTuple, blk: u32| e.neighbours.blk == blk;
     for blk in 1..rel.nblocks() {
         let elements = pages.with_page(blk, |p| page_element_flags(p, blk))??;
         let mut dead = Vec::new();
         for (off, e, flag) in elements {
             if flag == ElementTuple::FREE {
                 marked.free_blk = marked.free_blk.or(Some(blk));
+            } else if flag == ElementTuple::CLAIMED {
+                // An insert is taking it over: not vacuum's any more.
+                continue;
             } else if e.deleted {
                 deleted.insert(Tid { blk, off }, e.neighbours);
-                if freeable(&e, blk) {
-                    marked.freeable.entry(blk).or_default().push(off);
-                }
+                marked.freeable.entry(blk).or_default().push(off);
             } else if is_dead(e.heap_tid) {
-                if freeable(&e, blk) {
-                    marked.freeable.entry(blk).or_default().push(off);
-                }
+                marked.freeable.entry(blk).or_default().push(off);
                 dead.push((off, e.neighbours));
             } else {
                 marked.live += 1;
