@@ -191,6 +191,15 @@ fn assert_reachable_rows(rel: &MemRelation, rows: usize, dead: impl Fn(Tid) -> b
     report
 }
 
+/// Checks that at least 95% of the rows `new` (heap TIDs of ids from
+/// `first_id`) are their own nearest neighbour in a search of `rel`.
+fn assert_new_rows_found(rel: &MemRelation, new: &[Vec<f32>], first_id: usize) {
+    let pages = PageGraph::open(rel, L2).unwrap();
+    let own_nearest = |(i, v): &(usize, &Vec<f32>)| pages.search(v, 1, 40).first().map(|h| h.0) == Some(heap_tid(first_id + i));
+    let found = new.iter().enumerate().filter(own_nearest).count();
+    assert!(found >= new.len() * 95 / 100, "{found} of {} new rows found as their own nearest", new.len());
+}
+
 /// The vacuum that deletes a third of the rows frees their tuples, and
 /// inserts of as many rows take them over: the index does not grow, stays
 /// valid, and finds the new rows and no dead one. Without the vacuum
@@ -219,10 +228,7 @@ fn inserts_take_over_what_vacuum_freed() {
     assert_eq!(report.live, first.live + new.len() as u64);
     assert_eq!(report.deleted, first.deleted - new.len() as u64);
     assert_no_dead_results(&rel, &queries, dead);
-    let pages = PageGraph::open(&rel, L2).unwrap();
-    let own_nearest = |(i, v): &(usize, &Vec<f32>)| pages.search(v, 1, 40).first().map(|h| h.0) == Some(heap_tid(3_000 + i));
-    let found = new.iter().enumerate().filter(own_nearest).count();
-    assert!(found >= new.len() * 95 / 100, "{found} of {} new rows found as their own nearest", new.len());
+    assert_new_rows_found(&rel, &new, 3_000);
 }
 
 /// An insert above layer 0 takes over a freed element of its own level on
@@ -345,10 +351,7 @@ fn inserts_take_over_freed_elements_whose_tuples_are_on_two_pages() {
         assert!(elements_flagged(&rel, ElementTuple::CLAIMED).is_empty(), "no claim is left");
         assert_reachable_rows(&rel, 240 + new.len(), dead);
         assert_no_dead_results(&rel, &queries, dead);
-        let pages = PageGraph::open(&rel, L2).unwrap();
-        let own_nearest = |(i, v): &(usize, &Vec<f32>)| pages.search(v, 1, 40).first().map(|h| h.0) == Some(heap_tid(240 + i));
-        let found = new.iter().enumerate().filter(own_nearest).count();
-        assert!(found >= new.len() * 95 / 100, "{found} of {} new rows found as their own nearest", new.len());
+        assert_new_rows_found(&rel, &new, 240);
     }
 }
 
