@@ -306,10 +306,11 @@ fn is_graph_page(page: &Page) -> bool {
 }
 
 /// The first freed element on `page` (block `blk`) of `level` whose
-/// element tuple is `elen` bytes: its offset and its neighbour tuple's
-/// TID. `nlen`: its neighbour tuple is on the same page, `nlen` bytes;
-/// `None`: on another page (its length is checked when it is written).
-fn find_freed(page: &Page, blk: u32, level: u8, elen: usize, nlen: Option<usize>) -> Option<(u16, Tid)> {
+/// element tuple is `elen` bytes and whose neighbour tuple is `nlen`
+/// bytes: its offset and its neighbour tuple's TID. A neighbour tuple on
+/// another page is not read here (its length is checked when it is
+/// written).
+fn find_freed(page: &Page, blk: u32, level: u8, elen: usize, nlen: usize) -> Option<(u16, Tid)> {
     if !is_graph_page(page) {
         return None;
     }
@@ -326,16 +327,11 @@ fn find_freed(page: &Page, blk: u32, level: u8, elen: usize, nlen: Option<usize>
         if e.level != level || bytes.len() != elen || !e.neighbours.is_valid() {
             continue;
         }
-        let found = match nlen {
-            Some(nlen) => {
-                e.neighbours.blk == blk
-                    && live_item(page, e.neighbours.off)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|n| n.len() == nlen && n.first() == Some(&KIND_NEIGHBOURS))
-            }
-            None => e.neighbours.blk != blk,
-        };
+        let found = e.neighbours.blk != blk
+            || live_item(page, e.neighbours.off)
+                .ok()
+                .flatten()
+                .is_some_and(|n| n.len() == nlen && n.first() == Some(&KIND_NEIGHBOURS));
         if found {
             return Some((off, e.neighbours));
         }
@@ -703,7 +699,7 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         let mut empty = [0u8; BLCKSZ];
         init_graph_page(&mut empty);
         if pair_fits(&empty, elen, nlen) {
-            if let Some(at) = self.take_over_freed(meta, &neighbours, true)? {
+            if let Some(at) = self.take_over_freed(meta, &neighbours)? {
                 return Ok(at);
             }
             let add = |page: &mut Page, blk| add_pair(page, blk, &self.element, &neighbours);
@@ -712,7 +708,7 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         if !page::fits(&empty, elen) || !page::fits(&empty, nlen) {
             return Err(OnDiskError::TupleTooLarge(elen.max(nlen)));
         }
-        if let Some(at) = self.take_over_freed(meta, &neighbours, false)? {
+        if let Some(at) = self.take_over_freed(meta, &neighbours)? {
             return Ok(at);
         }
         let at = self.put(meta, &|page| page::fits(page, nlen), &|page, blk| add_one(page, blk, &neighbours))?;
@@ -727,21 +723,21 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
 
     /// Writes the element and its encoded `neighbours` over a freed element
     /// of its level with tuples of the same lengths, found on the pages
-    /// from the metapage's `free_blk` (at most [`REUSE_PAGES`] of them):
-    /// one whose two tuples share a page when `together` (both written
-    /// under that page's one lock), else one whose neighbour tuple is on
-    /// another page ([`Inserter::take_over_apart`]). A layer-0 insert
+    /// from the metapage's `free_blk` (at most [`REUSE_PAGES`] of them).
+    /// Where its two tuples share a page, both are written under that
+    /// page's one lock; where they are on two pages (wide vectors, or a
+    /// pair the build split), see [`Inserter::take_over_apart`]. A layer-0 insert
     /// moves `free_blk` past the pages that have none left that fits
     /// (with variable-length vectors, a freed element of another length
     /// waits for the next vacuum to lower `free_blk` again). `None`: none
     /// found, append instead.
-    fn take_over_freed(&self, meta: &Meta, neighbours: &[u8], together: bool) -> Result<Option<(Tid, Tid)>, OnDiskError> {
+    fn take_over_freed(&self, meta: &Meta, neighbours: &[u8]) -> Result<Option<(Tid, Tid)>, OnDiskError> {
         let Some(start) = meta.free_blk.filter(|&b| b != u32::MAX) else {
             return Ok(None);
         };
         let nblocks = self.rel.nblocks();
         let (level, elen) = (self.element.level, ElementTuple::encoded_len(self.element.vector.len()));
-        let nlen = together.then_some(neighbours.len());
+        let nlen = neighbours.len();
         let first = start.max(1);
         // Pages first..none_before hold no freed element.
         let mut none_before = first;
@@ -753,7 +749,7 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
                 // insert may have taken it meanwhile.
                 if let Some((e, n)) = find_freed(&guard, blk, level, elen, nlen) {
                     let at = (Tid { blk, off: e }, n);
-                    if together {
+                    if n.blk == blk {
                         let element = ElementTuple { neighbours: n, ..self.element.clone() }.encode();
                         page::item_mut(&mut guard, e)?.copy_from_slice(&element);
                         page::item_mut(&mut guard, n.off)?.copy_from_slice(neighbours);
@@ -792,29 +788,26 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
     /// over the claimed one (live), each under its page's lock. The claim
     /// keeps every other insert and vacuum away in between; a scan that
     /// reaches the claimed element through a stale link treats it as
-    /// deleted and follows the lists being written, all valid TIDs. If the
-    /// neighbour tuple is not one of the new lists' length, the element is
-    /// freed again and false returned (append instead).
+    /// deleted and follows the lists being written, all valid TIDs. A
+    /// neighbour tuple of another length than the new lists (an upper
+    /// layer's, written by an earlier format) cannot be taken over: the
+    /// element stays claimed, its room lost, so that no later insert
+    /// claims it again, and false is returned (append instead).
     fn take_over_apart(&self, at: (Tid, Tid), neighbours: &[u8]) -> Result<bool, OnDiskError> {
         let (element_at, lists_at) = at;
-        let written = {
+        {
             let mut guard = self.rel.write(lists_at.blk);
             match live_item_mut(&mut guard, lists_at.off).map_err(|e| corrupt_at(lists_at, e))? {
                 Some(bytes) if bytes.len() == neighbours.len() && bytes.first() == Some(&KIND_NEIGHBOURS) => {
                     bytes.copy_from_slice(neighbours);
-                    true
                 }
-                _ => false,
+                _ => return Ok(false),
             }
-        };
-        let mut guard = self.rel.write(element_at.blk);
-        let bytes = page::item_mut(&mut guard, element_at.off)?;
-        if written {
-            bytes.copy_from_slice(&ElementTuple { neighbours: lists_at, ..self.element.clone() }.encode());
-        } else {
-            bytes[ElementTuple::DELETED_AT] = ElementTuple::FREE;
         }
-        Ok(written)
+        let mut guard = self.rel.write(element_at.blk);
+        let element = ElementTuple { neighbours: lists_at, ..self.element.clone() }.encode();
+        page::item_mut(&mut guard, element_at.off)?.copy_from_slice(&element);
+        Ok(true)
     }
 
     /// Adds tuples with `add` to the metapage's `insert_blk` if `fits`

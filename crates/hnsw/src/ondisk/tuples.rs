@@ -223,7 +223,8 @@ impl ElementTuple {
     /// another page, claimed by an insert that is overwriting that tuple
     /// and will then overwrite the element (live). Nothing else touches
     /// it; a crash in between leaves it claimed (its room lost until
-    /// `REINDEX`).
+    /// `REINDEX`), as does a neighbour tuple of another length (an upper
+    /// layer's written by an earlier format).
     pub const CLAIMED: u8 = 3;
 
     /// Encoded size for `dims` dimensions.
