@@ -147,6 +147,15 @@ if [ -n "$wide" ]; then
         q -d "$db" -c "INSERT INTO w SELECT i, hnsw_vec(i, 1024) FROM generate_series($((301 + b * 50)), $((350 + b * 50))) i"
     done
     q -d "$db" -c "DELETE FROM w WHERE id % 12 = 0" -c "VACUUM w"
+    # New rows take over the freed two-page room (three WAL records each:
+    # the claim, the lists, the element), replayed on the standby.
+    size=$(qv -d "$db" -c "SELECT pg_relation_size('w_v')")
+    # (No id a multiple of 12: the checks below take those for deleted.)
+    q -d "$db" -c "INSERT INTO w SELECT i, hnsw_vec(i, 1024) FROM generate_series(401, 426) i WHERE i % 12 <> 0"
+    after=$(qv -d "$db" -c "SELECT pg_relation_size('w_v')")
+    [ "$after" -le $((size + 10 * 8192)) ] ||
+        fail "w_v grew from $size to $after bytes when 24 rows were inserted after VACUUM freed 33 (48 pages if appended)"
+    ok "24 rows of 1,024 dimensions took over freed two-page room: w_v grew by $(((after - size) / 8192)) pages"
 fi
 rows=$((5500 + refill))
 lsn=$(qv -d "$db" -c "SELECT pg_current_wal_lsn()")

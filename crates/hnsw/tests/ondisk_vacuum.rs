@@ -240,7 +240,7 @@ fn an_upper_layer_insert_takes_over_a_freed_element_of_its_level() {
     let rel = build(&data);
     bulk_delete(&rel, &L2, third).unwrap();
     let hint = PageGraph::open(&rel, L2).unwrap().meta().free_blk.unwrap();
-    // The freed elements of each level on the 8 pages an insert looks through.
+    // The freed elements of each level on the first 8 pages an insert looks through.
     let freed_at = |level: u8| -> Vec<Tid> {
         let mut out = Vec::new();
         for blk in hint..(hint + 8).min(rel.nblocks()) {

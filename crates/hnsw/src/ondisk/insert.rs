@@ -44,15 +44,22 @@ const SELECT_ATTEMPTS: usize = 3;
 /// Elements kept in a [`Vectors`] cache before it is emptied.
 const CACHE_LIMIT: usize = 4096;
 
-/// Pages an insert looks through, from the metapage's `free_blk`, for a
-/// freed element to take over before it appends (vacuum frees them: see
-/// `super::vacuum`). Layer-0 inserts move `free_blk` past the pages they
-/// find none on, so a page is looked through about once. 8 was enough
-/// where an element and its neighbours share a page (several elements a
-/// page); where they take a page each (over 831 dimensions with codes),
-/// 8 pages held about one freed element when a third of the rows were
-/// deleted, and a quarter of the inserts appended.
-const REUSE_PAGES: u32 = 32;
+/// Pages a layer-0 insert looks through, from the metapage's `free_blk`,
+/// for a freed element to take over before it appends (vacuum frees them:
+/// see `super::vacuum`). It moves `free_blk` past the pages it finds none
+/// on, so between two vacuums each page is looked through about once, and
+/// the looking costs about one read of the index, spread over the
+/// inserts. 8 was enough where an element and its neighbours share a page
+/// (several elements a page, a third of them freed); where they take a
+/// page each (over 831 dimensions with codes), 8 pages held about one
+/// freed element at that density, and 32 missed many at one in twelve:
+/// where nothing is left to find, `free_blk` is unset and no insert looks.
+const REUSE_PAGES: u32 = 256;
+
+/// Pages an insert above layer 0 looks through: it leaves `free_blk` where
+/// it is (so as not to skip layer-0 room), so it would look through the
+/// same pages every time.
+const REUSE_PAGES_UPPER: u32 = 32;
 
 /// A borrowed metric (the blanket `Fn` impl rules out `impl Distance for &D`).
 pub(super) struct ByRef<'a, D>(pub &'a D);
@@ -723,7 +730,8 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
 
     /// Writes the element and its encoded `neighbours` over a freed element
     /// of its level with tuples of the same lengths, found on the pages
-    /// from the metapage's `free_blk` (at most [`REUSE_PAGES`] of them).
+    /// from the metapage's `free_blk` (at most [`REUSE_PAGES`] of them,
+    /// [`REUSE_PAGES_UPPER`] above layer 0).
     /// Where its two tuples share a page, both are written under that
     /// page's one lock; where they are on two pages (wide vectors, or a
     /// pair the build split), see [`Inserter::take_over_apart`]. A layer-0 insert
@@ -742,7 +750,8 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         // Pages first..none_before hold no freed element.
         let mut none_before = first;
         let mut taken = None;
-        for blk in first..nblocks.min(first.saturating_add(REUSE_PAGES)) {
+        let window = if level == 0 { REUSE_PAGES } else { REUSE_PAGES_UPPER };
+        for blk in first..nblocks.min(first.saturating_add(window)) {
             if find_freed(&self.rel.read(blk), blk, level, elen, nlen).is_some() {
                 let mut guard = self.rel.write(blk);
                 // Looked for again under the exclusive lock: another
