@@ -25,9 +25,9 @@ use super::build::init_graph_page;
 use super::codes::{code_len, coder_for_read, LinkCoder};
 use super::links::{adopt, write_list, Written};
 use super::reader::{corrupt_at, live_item, live_item_mut, read_meta, PageGraph, Pages};
+use super::reuse::take_over_freed;
 use super::tuples::{
     capacity, item_fits_empty_page, pair_fits_empty_page, ElementTuple, Meta, NeighbourTuple, Special, Tid, KIND_ELEMENT,
-    KIND_NEIGHBOURS,
 };
 use super::OnDiskError;
 use crate::metric::Distance;
@@ -44,22 +44,6 @@ const SELECT_ATTEMPTS: usize = 3;
 /// Elements kept in a [`Vectors`] cache before it is emptied.
 const CACHE_LIMIT: usize = 4096;
 
-/// Pages a layer-0 insert looks through, from the metapage's `free_blk`,
-/// for a freed element to take over before it appends (vacuum frees them:
-/// see `super::vacuum`). It moves `free_blk` past the pages it finds none
-/// on, so between two vacuums each page is looked through about once, and
-/// the looking costs about one read of the index, spread over the
-/// inserts. 8 was enough where an element and its neighbours share a page
-/// (several elements a page, a third of them freed); where they take a
-/// page each (over 831 dimensions with codes), 8 pages held about one
-/// freed element at that density, and 32 missed many at one in twelve:
-/// where nothing is left to find, `free_blk` is unset and no insert looks.
-const REUSE_PAGES: u32 = 256;
-
-/// Pages an insert above layer 0 looks through: it leaves `free_blk` where
-/// it is (so as not to skip layer-0 room), so it would look through the
-/// same pages every time.
-const REUSE_PAGES_UPPER: u32 = 32;
 
 /// A borrowed metric (the blanket `Fn` impl rules out `impl Distance for &D`).
 pub(super) struct ByRef<'a, D>(pub &'a D);
@@ -307,43 +291,9 @@ fn pair_fits(page: &Page, elen: usize, nlen: usize) -> bool {
         && page::max_offset(page) + 2 <= MAX_OFFSET_NUMBER
 }
 
-fn is_graph_page(page: &Page) -> bool {
+pub(super) fn is_graph_page(page: &Page) -> bool {
     page::check_header(page).is_ok()
         && Special::decode(page::special(page)).is_ok_and(|s| s.kind == Special::GRAPH)
-}
-
-/// The first freed element on `page` (block `blk`) of `level` whose
-/// element tuple is `elen` bytes and whose neighbour tuple is `nlen`
-/// bytes: its offset and its neighbour tuple's TID. A neighbour tuple on
-/// another page is not read here (its length is checked when it is
-/// written).
-fn find_freed(page: &Page, blk: u32, level: u8, elen: usize, nlen: usize) -> Option<(u16, Tid)> {
-    if !is_graph_page(page) {
-        return None;
-    }
-    for off in 1..=page::max_offset(page) {
-        let Ok(Some(bytes)) = live_item(page, off) else {
-            continue;
-        };
-        if bytes.first() != Some(&KIND_ELEMENT) || bytes.get(ElementTuple::DELETED_AT) != Some(&ElementTuple::FREE) {
-            continue;
-        }
-        let Ok(e) = ElementTuple::decode_header(bytes) else {
-            continue;
-        };
-        if e.level != level || bytes.len() != elen || !e.neighbours.is_valid() {
-            continue;
-        }
-        let found = e.neighbours.blk != blk
-            || live_item(page, e.neighbours.off)
-                .ok()
-                .flatten()
-                .is_some_and(|n| n.len() == nlen && n.first() == Some(&KIND_NEIGHBOURS));
-        if found {
-            return Some((off, e.neighbours));
-        }
-    }
-    None
 }
 
 /// Adds one tuple (that fits) to `page`, block `blk`.
@@ -706,7 +656,7 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         let mut empty = [0u8; BLCKSZ];
         init_graph_page(&mut empty);
         if pair_fits(&empty, elen, nlen) {
-            if let Some(at) = self.take_over_freed(meta, &neighbours)? {
+            if let Some(at) = take_over_freed(self.rel, meta, &self.element, &neighbours)? {
                 return Ok(at);
             }
             let add = |page: &mut Page, blk| add_pair(page, blk, &self.element, &neighbours);
@@ -715,7 +665,7 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         if !page::fits(&empty, elen) || !page::fits(&empty, nlen) {
             return Err(OnDiskError::TupleTooLarge(elen.max(nlen)));
         }
-        if let Some(at) = self.take_over_freed(meta, &neighbours)? {
+        if let Some(at) = take_over_freed(self.rel, meta, &self.element, &neighbours)? {
             return Ok(at);
         }
         let at = self.put(meta, &|page| page::fits(page, nlen), &|page, blk| add_one(page, blk, &neighbours))?;
@@ -726,97 +676,6 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         .encode();
         let placed = self.put(meta, &|page| page::fits(page, elen), &|page, blk| add_one(page, blk, &element))?;
         Ok((placed, at))
-    }
-
-    /// Writes the element and its encoded `neighbours` over a freed element
-    /// of its level with tuples of the same lengths, found on the pages
-    /// from the metapage's `free_blk` (at most [`REUSE_PAGES`] of them,
-    /// [`REUSE_PAGES_UPPER`] above layer 0).
-    /// Where its two tuples share a page, both are written under that
-    /// page's one lock; where they are on two pages (wide vectors, or a
-    /// pair the build split), see [`Inserter::take_over_apart`]. A layer-0 insert
-    /// moves `free_blk` past the pages that have none left that fits
-    /// (with variable-length vectors, a freed element of another length
-    /// waits for the next vacuum to lower `free_blk` again). `None`: none
-    /// found, append instead.
-    fn take_over_freed(&self, meta: &Meta, neighbours: &[u8]) -> Result<Option<(Tid, Tid)>, OnDiskError> {
-        let Some(start) = meta.free_blk.filter(|&b| b != u32::MAX) else {
-            return Ok(None);
-        };
-        let nblocks = self.rel.nblocks();
-        let (level, elen) = (self.element.level, ElementTuple::encoded_len(self.element.vector.len()));
-        let nlen = neighbours.len();
-        let first = start.max(1);
-        // Pages first..none_before hold no freed element.
-        let mut none_before = first;
-        let mut taken = None;
-        let window = if level == 0 { REUSE_PAGES } else { REUSE_PAGES_UPPER };
-        for blk in first..nblocks.min(first.saturating_add(window)) {
-            if find_freed(&self.rel.read(blk), blk, level, elen, nlen).is_some() {
-                let mut guard = self.rel.write(blk);
-                // Looked for again under the exclusive lock: another
-                // insert may have taken it meanwhile.
-                if let Some((e, n)) = find_freed(&guard, blk, level, elen, nlen) {
-                    let at = (Tid { blk, off: e }, n);
-                    if n.blk == blk {
-                        let element = ElementTuple { neighbours: n, ..self.element.clone() }.encode();
-                        page::item_mut(&mut guard, e)?.copy_from_slice(&element);
-                        page::item_mut(&mut guard, n.off)?.copy_from_slice(neighbours);
-                        taken = Some(at);
-                    } else {
-                        page::item_mut(&mut guard, e)?[ElementTuple::DELETED_AT] = ElementTuple::CLAIMED;
-                        drop(guard);
-                        taken = self.take_over_apart(at, neighbours)?.then_some(at);
-                    }
-                    break;
-                }
-            }
-            if none_before == blk {
-                none_before = blk + 1;
-            }
-        }
-        // Only layer-0 inserts (15 in 16) move free_blk: one above layer 0
-        // that finds no freed element of its level must not skip pages
-        // that hold layer-0 ones.
-        if level == 0 && (none_before > start || none_before >= nblocks) {
-            let next = if none_before >= nblocks { u32::MAX } else { none_before };
-            update_meta(self.rel, |m| {
-                let moved = m.free_blk == Some(start);
-                if moved {
-                    m.free_blk = Some(next);
-                }
-                moved
-            })?;
-        }
-        Ok(taken)
-    }
-
-    /// Takes over the freed element `at.0`, claimed by this insert
-    /// ([`ElementTuple::CLAIMED`]), whose neighbour tuple `at.1` is on
-    /// another page: writes the new lists over that tuple, then the element
-    /// over the claimed one (live), each under its page's lock. The claim
-    /// keeps every other insert and vacuum away in between; a scan that
-    /// reaches the claimed element through a stale link treats it as
-    /// deleted and follows the lists being written, all valid TIDs. A
-    /// neighbour tuple of another length than the new lists (an upper
-    /// layer's, written by an earlier format) cannot be taken over: the
-    /// element stays claimed, its room lost, so that no later insert
-    /// claims it again, and false is returned (append instead).
-    fn take_over_apart(&self, at: (Tid, Tid), neighbours: &[u8]) -> Result<bool, OnDiskError> {
-        let (element_at, lists_at) = at;
-        {
-            let mut guard = self.rel.write(lists_at.blk);
-            match live_item_mut(&mut guard, lists_at.off).map_err(|e| corrupt_at(lists_at, e))? {
-                Some(bytes) if bytes.len() == neighbours.len() && bytes.first() == Some(&KIND_NEIGHBOURS) => {
-                    bytes.copy_from_slice(neighbours);
-                }
-                _ => return Ok(false),
-            }
-        }
-        let mut guard = self.rel.write(element_at.blk);
-        let element = ElementTuple { neighbours: lists_at, ..self.element.clone() }.encode();
-        page::item_mut(&mut guard, element_at.off)?.copy_from_slice(&element);
-        Ok(true)
     }
 
     /// Adds tuples with `add` to the metapage's `insert_blk` if `fits`

@@ -26,6 +26,7 @@ mod insert;
 mod links;
 mod reach;
 mod reader;
+mod reuse;
 mod tuples;
 mod vacuum;
 mod verify;
