@@ -358,11 +358,10 @@ VACUUM wide1536;
 SELECT ember_hnsw_verify('wide1536_v');
 -- VACUUM freed the deleted elements' two pages' worth of tuples, and new
 -- rows take them over (appending, 30 rows would add about 60 pages).
-CREATE TEMP TABLE wide_size AS SELECT pg_relation_size('wide1536_v') / 8192 AS pages;
+SELECT pg_relation_size('wide1536_v') AS wide_before \gset
 INSERT INTO wide1536 SELECT i, (SELECT array_agg(sin(i * 0.23 + j * 0.9)::real) FROM generate_series(1, 1536) j)::embedding
 FROM generate_series(201, 230) i;
-SELECT pg_relation_size('wide1536_v') / 8192 - pages < 10 AS refill_reused_room FROM wide_size;
-DROP TABLE wide_size;
+SELECT (pg_relation_size('wide1536_v') - :wide_before) / 8192 < 10 AS refill_reused_room;
 SELECT ember_hnsw_verify('wide1536_v');
 SET enable_seqscan = off;
 SELECT id FROM wide1536 ORDER BY v <-> (SELECT v FROM wide1536 WHERE id = 177) LIMIT 1;
