@@ -17,8 +17,9 @@
 //! linking thread released), so it sees the code too. A code not written
 //! yet reads as zeros, which is no code: no bound.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 
+use half::f16;
 use quantize::rabitq::Estimate;
 
 use crate::graph::HnswError;
@@ -39,24 +40,49 @@ pub struct BuildCoding<'v> {
     pub values: Option<Values<'v>>,
 }
 
-/// Every element's neighbour code, end to end in element order, and the
-/// coder that made them: what `ondisk::write_graph_from` stores.
+/// What `ondisk::write_graph_from` makes the pages' neighbour codes of,
+/// and the coder they are for.
 #[derive(Debug, Clone)]
 pub struct ElementCodes {
     /// The coder (`coder.len()` bytes per code).
     pub coder: LinkCoder,
-    /// The codes, little-endian; all zeros for a value with none.
+    /// For a plain coder: every element's code, end to end in element
+    /// order, little-endian; all zeros for a value with none. Empty for a
+    /// relative coder.
     pub codes: Vec<u8>,
+    /// For a relative coder ([`LinkCoder::is_relative`]): every element's
+    /// rotated residual in half precision, `padded` values each (NaN for
+    /// a value with none). Empty for a plain coder.
+    pub residuals: Vec<f16>,
+    /// Values per residual.
+    pub padded: usize,
+    /// Whether element `id` has a residual (a value with a code).
+    pub has_residual: Vec<bool>,
+}
+
+impl ElementCodes {
+    /// Element `id`'s rotated residual (relative coders), `None` when
+    /// its value has no code.
+    pub fn residual(&self, id: u32) -> Option<Vec<f32>> {
+        if !self.has_residual.get(id as usize).copied().unwrap_or(false) {
+            return None;
+        }
+        let at = id as usize * self.padded;
+        Some(self.residuals[at..at + self.padded].iter().map(|h| h.to_f32()).collect())
+    }
 }
 
 /// Bytes a build that makes codes of `kind` holds per element for them,
 /// for values of `dims` dimensions in a graph with `m` (0: none, such
-/// values have no codes).
-pub fn code_bytes(kind: LinkCodes, dims: usize, m: usize) -> usize {
+/// values have no codes); with `relative`, the half-precision residual
+/// a relative coder keeps too.
+pub fn code_bytes(kind: LinkCodes, dims: usize, m: usize, relative: bool) -> usize {
     if kind == LinkCodes::None {
         return 0;
     }
-    stride_of(code_len_for(dims, m) / 4) * 4
+    let plain = stride_of(code_len_for(dims, m, false) / 4) * 4;
+    let keeps_residual = relative && plain > 0 && crate::ondisk::codes::relative_kind(kind) && code_len_for(dims, m, true) > 0;
+    plain + if keeps_residual { dims.div_ceil(64) * 64 * size_of::<f16>() + 1 } else { 0 }
 }
 
 /// Words from one code of `words` words to the next: whole cache lines, so
@@ -68,7 +94,13 @@ fn stride_of(words: usize) -> usize {
 /// The codes of a build in progress.
 #[derive(Debug)]
 pub(crate) struct BuildCodes<'v> {
+    /// The plain coder of the build's own bounds.
     coder: LinkCoder,
+    /// The coder the pages get (relative or plain).
+    pages_coder: LinkCoder,
+    /// Rotated residuals in half precision (relative coders only).
+    residuals: Vec<AtomicU16>,
+    padded: usize,
     values: Option<Values<'v>>,
     /// Words per code.
     len: usize,
@@ -91,12 +123,20 @@ impl<'v> BuildCodes<'v> {
                 return Err(HnswError::BadParameter("one coded value per element is required"));
             }
         }
+        let pages_coder = coder;
+        let coder = pages_coder.plain();
+        let padded = coder.padded_dims();
+        let kept = if pages_coder.is_relative() { n * padded } else { 0 };
+        let residuals: Vec<AtomicU16> = (0..kept).map(|_| AtomicU16::new(f16::NAN.to_bits())).collect();
         let len = coder.len() / 4;
         let stride = stride_of(len);
         let words: Vec<AtomicU32> = (0..n * stride + LINE_WORDS).map(|_| AtomicU32::new(0)).collect();
         let start = words.as_ptr().align_offset(64).min(LINE_WORDS);
         Ok(Self {
             coder,
+            pages_coder,
+            residuals,
+            padded,
             values,
             len,
             stride,
@@ -112,10 +152,17 @@ impl<'v> BuildCodes<'v> {
             Some(Values { data, dims }) => &data[id as usize * dims..][..dims],
             None => own,
         };
-        let query = self.coder.code_and_query(value, BUILD_EPSILON0, buf);
+        let keep = !self.residuals.is_empty();
+        let query = self.coder.code_and_query(value, BUILD_EPSILON0, buf, keep);
         if buf.len() == self.len {
             for (slot, w) in self.slots(id).iter().zip(buf.iter()) {
                 slot.store(w.to_bits(), Ordering::Relaxed);
+            }
+            if let Some(y) = query.rotated().filter(|_| keep) {
+                let slots = &self.residuals[id as usize * self.padded..][..self.padded];
+                for (slot, &x) in slots.iter().zip(y) {
+                    slot.store(f16::from_f32(x).to_bits(), Ordering::Relaxed);
+                }
             }
         }
         query
@@ -163,10 +210,16 @@ impl<'v> BuildCodes<'v> {
     /// The finished codes.
     pub(crate) fn into_codes(self) -> ElementCodes {
         let n = (self.words.len() - LINE_WORDS) / self.stride;
+        if self.pages_coder.is_relative() {
+            // A residual never written (no code) is still NaN.
+            let residuals: Vec<f16> = self.residuals.into_iter().map(|h| f16::from_bits(h.into_inner())).collect();
+            let has_residual = residuals.chunks_exact(self.padded.max(1)).map(|y| !y[0].is_nan()).collect();
+            return ElementCodes { coder: self.pages_coder, codes: Vec::new(), residuals, padded: self.padded, has_residual };
+        }
         let mut codes = Vec::with_capacity(n * self.len * 4);
         for id in 0..n as u32 {
             codes.extend(self.slots(id).iter().flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes()));
         }
-        ElementCodes { coder: self.coder, codes }
+        ElementCodes { coder: self.pages_coder, codes, residuals: Vec::new(), padded: 0, has_residual: Vec::new() }
     }
 }

@@ -46,16 +46,20 @@ pub trait GraphView {
     /// codes of the neighbours next to the list overrides it, so a search
     /// can skip reading the elements that could not enter its results; it
     /// bounds only the fresh ones (about half of a list is already seen).
+    /// `node_dist` is the exact distance from `query` to `node` (codes
+    /// relative to the list's owner are bounded around it).
+    #[allow(clippy::too_many_arguments)]
     fn neighbours_bounded(
         &self,
         query: &[f32],
         node: Self::Node,
+        node_dist: f32,
         level: usize,
         fresh: &mut dyn FnMut(Self::Node) -> bool,
         out: &mut Vec<Self::Node>,
         bounds: &mut Vec<f32>,
     ) {
-        let _ = query;
+        let _ = (query, node_dist);
         unbounded_neighbours(self, node, level, fresh, out, bounds);
     }
 
@@ -80,7 +84,7 @@ pub trait GraphView {
         let (mut list, mut bounds) = (Vec::new(), Vec::new());
         for (i, &dist) in dists.iter().enumerate() {
             if dist < expand_below {
-                self.neighbours_bounded(query, nodes[i], level, fresh, &mut list, &mut bounds);
+                self.neighbours_bounded(query, nodes[i], dist, level, fresh, &mut list, &mut bounds);
                 lists.nodes.extend_from_slice(&list);
                 lists.bounds.extend_from_slice(&bounds);
                 lists.expanded.push(i);
@@ -214,7 +218,7 @@ pub fn greedy_layer<G: GraphView>(
     let (mut buf, mut dists, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
     let (mut by_bound, mut batch) = (Vec::new(), Vec::new());
     loop {
-        graph.neighbours_bounded(query, current.node, level, &mut |_| true, &mut buf, &mut bounds);
+        graph.neighbours_bounded(query, current.node, current.dist, level, &mut |_| true, &mut buf, &mut bounds);
         by_bound.clear();
         by_bound.extend(bounds.iter().zip(&buf).map(|(&b, &node)| Scored { dist: nan_as_no_bound(b), node }));
         by_bound.sort_unstable();
@@ -381,7 +385,7 @@ impl<N: Copy + Eq + Hash> Beam<N> {
                 if self.expanded.insert(c.key.node) {
                     let visited = &mut self.visited;
                     let lists = &mut self.lists;
-                    graph.neighbours_bounded(query, c.key.node, level, &mut |n| visited.insert(n), &mut lists.nodes, &mut lists.bounds);
+                    graph.neighbours_bounded(query, c.key.node, c.key.dist, level, &mut |n| visited.insert(n), &mut lists.nodes, &mut lists.bounds);
                     self.queue_neighbours(graph, query, worst, results, ef, out);
                 }
             } else {

@@ -44,7 +44,7 @@ fn flat(data: &[Vec<f32>]) -> Vec<f32> {
 
 fn coder(kind: LinkCodes, data: &[Vec<f32>]) -> LinkCoder {
     let centroid = centroid_of(kind, DIMS, data.len(), |i| &data[i]);
-    LinkCoder::for_build(kind, HnswParams::default().m, centroid).expect("128-d values have codes")
+    LinkCoder::for_build(kind, HnswParams::default().m, centroid, false).expect("128-d values have codes")
 }
 
 /// Builds over `data` with `metric` on two threads, with codes of `kind`
@@ -221,12 +221,12 @@ fn codes_that_do_not_fit_the_graph_are_refused() {
 #[test]
 fn a_build_budgets_a_cache_line_per_code() {
     use hnsw::build_codes::code_bytes;
-    assert_eq!(code_bytes(LinkCodes::Cosine, 384, 16), 64, "16 words: one line");
-    assert_eq!(code_bytes(LinkCodes::L2Squared, 100, 16), 64, "8 words, padded to a line");
-    assert_eq!(code_bytes(LinkCodes::Cosine, 512, 8), 128, "20 words: two lines");
-    assert_eq!(code_bytes(LinkCodes::None, 384, 16), 0);
-    assert_eq!(code_bytes(LinkCodes::Cosine, 768, 16), 128, "28 words: two lines");
-    assert_eq!(code_bytes(LinkCodes::Cosine, 1_536, 16), 256, "52 words: four lines");
-    assert_eq!(code_bytes(LinkCodes::Cosine, 1_700, 16), 0, "no codes where they do not fit a page");
-    assert_eq!(code_bytes(LinkCodes::Cosine, 0, 16), 0, "nor for variable dimensions");
+    assert_eq!(code_bytes(LinkCodes::Cosine, 384, 16, false), 64, "16 words: one line");
+    assert_eq!(code_bytes(LinkCodes::L2Squared, 100, 16, false), 64, "8 words, padded to a line");
+    assert_eq!(code_bytes(LinkCodes::Cosine, 512, 8, false), 128, "20 words: two lines");
+    assert_eq!(code_bytes(LinkCodes::None, 384, 16, false), 0);
+    assert_eq!(code_bytes(LinkCodes::Cosine, 768, 16, false), 128, "28 words: two lines");
+    assert_eq!(code_bytes(LinkCodes::Cosine, 1_536, 16, false), 256, "52 words: four lines");
+    assert_eq!(code_bytes(LinkCodes::Cosine, 1_700, 16, false), 0, "no codes where they do not fit a page");
+    assert_eq!(code_bytes(LinkCodes::Cosine, 0, 16, false), 0, "nor for variable dimensions");
 }

@@ -45,6 +45,7 @@ impl GraphView for Bounded<'_> {
         &self,
         query: &[f32],
         node: u32,
+        _node_dist: f32,
         level: usize,
         fresh: &mut dyn FnMut(u32) -> bool,
         out: &mut Vec<u32>,

@@ -451,12 +451,13 @@ impl GraphView for Unfused<'_, '_> {
         &self,
         query: &[f32],
         node: Tid,
+        node_dist: f32,
         level: usize,
         fresh: &mut dyn FnMut(Tid) -> bool,
         out: &mut Vec<Tid>,
         bounds: &mut Vec<f32>,
     ) {
-        self.0.neighbours_bounded(query, node, level, fresh, out, bounds);
+        self.0.neighbours_bounded(query, node, node_dist, level, fresh, out, bounds);
     }
 }
 

@@ -25,6 +25,15 @@
 //! bits packed 64 to a pair of words (little-endian `u64`s), `D` being the
 //! padded dimension ([`Rotation::padded_dims`]).
 //!
+//! A *relative* code ([`encode_relative`]) codes `y − a` for an origin
+//! `a = P(u − c)` (in an HNSW list: the list's owner `u`) and appends
+//! `⟨x̄, a⟩` to the header (five words). The query stays rotated once:
+//! `⟨x̄, P(q − u)⟩ = ⟨x̄, P(q − c)⟩ − ⟨x̄, a⟩`, and with `‖q − u‖²` (known
+//! exactly to a search expanding `u`) the same estimator and bound hold
+//! around `u` instead of `c`. Both scale with the distances from the
+//! origin, which are far smaller from a neighbour than from one centroid
+//! of clustered data ([`Query::estimate_from`]).
+//!
 //! Cosine and inner product on unit vectors reduce to L2:
 //! `1 − q·x = ‖q − x‖²/2`; the estimator here is for squared L2.
 
@@ -46,6 +55,12 @@ const ROUNDS: usize = 4;
 /// Words of the code of a vector whose rotation has `padded` dimensions.
 pub fn code_words(padded: usize) -> usize {
     HEADER_WORDS + padded.div_ceil(64) * 2
+}
+
+/// Words of a relative code ([`encode_relative`]): one more than
+/// [`code_words`], so the parity of a code's length tells the two apart.
+pub fn relative_code_words(padded: usize) -> usize {
+    code_words(padded) + 1
 }
 
 /// A random orthogonal rotation of `R^dims`, padded to a multiple of 64.
@@ -166,7 +181,7 @@ pub fn encode(y: &[f32], out: &mut Vec<f32>) {
     }
     let popcount: u32 = words.iter().map(|w| w.count_ones()).sum();
     out.clear();
-    out.reserve(code_words(padded));
+    out.reserve(relative_code_words(padded));
     out.push(f32::from_bits(padded as u32));
     out.push(norm as f32);
     out.push(ip as f32);
@@ -175,6 +190,24 @@ pub fn encode(y: &[f32], out: &mut Vec<f32>) {
         out.push(f32::from_bits(w as u32));
         out.push(f32::from_bits((w >> 32) as u32));
     }
+}
+
+/// Encodes `y − origin` (both rotated residuals from the same centroid,
+/// `padded_dims()` long) into `out` (cleared first) as a relative code:
+/// the header gains `⟨x̄, origin⟩`, which turns a query's `⟨x̄, P(q − c)⟩`
+/// into `⟨x̄, P(q − c) − origin⟩ = ⟨x̄, P(q − u)⟩`.
+pub fn encode_relative(y: &[f32], origin: &[f32], out: &mut Vec<f32>) {
+    debug_assert_eq!(y.len(), origin.len());
+    let diff: Vec<f32> = y.iter().zip(origin).map(|(&a, &b)| a - b).collect();
+    encode(&diff, out);
+    let code = Code::view(out).expect("a code just encoded");
+    let dot: f64 = origin
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| if code.bit(i) { f64::from(a) } else { -f64::from(a) })
+        .sum();
+    let shift = dot / (code.padded as f64).sqrt();
+    out.insert(HEADER_WORDS, shift as f32);
 }
 
 /// A borrowed code.
@@ -188,6 +221,10 @@ pub struct Code<'a> {
     pub ip: f32,
     /// Set bits.
     pub popcount: u32,
+    /// `⟨x̄, origin⟩` of a relative code ([`encode_relative`]); 0 else.
+    pub shift: f32,
+    /// Whether the code is relative ([`encode_relative`]).
+    pub relative: bool,
     bytes: &'a [u8],
 }
 
@@ -196,15 +233,16 @@ impl<'a> Code<'a> {
     pub fn view(words: &'a [f32]) -> Option<Self> {
         let header = words.get(..HEADER_WORDS)?;
         let padded = header[0].to_bits() as usize;
-        if !padded.is_multiple_of(64) || words.len() != code_words(padded) {
-            return None;
-        }
+        let relative = Self::relative_len(padded, words.len())?;
+        let header_words = HEADER_WORDS + usize::from(relative);
         Some(Self {
             padded,
             norm: header[1],
             ip: header[2],
             popcount: header[3].to_bits(),
-            bytes: bytemuck::cast_slice(&words[HEADER_WORDS..]),
+            shift: if relative { words[HEADER_WORDS] } else { 0.0 },
+            relative,
+            bytes: bytemuck::cast_slice(&words[header_words..]),
         })
     }
 
@@ -216,16 +254,34 @@ impl<'a> Code<'a> {
             Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         };
         let padded = word(0)? as usize;
-        if padded == 0 || !padded.is_multiple_of(64) || bytes.len() != 4 * code_words(padded) {
+        if padded == 0 || !bytes.len().is_multiple_of(4) {
             return None;
         }
+        let relative = Self::relative_len(padded, bytes.len() / 4)?;
+        let header_words = HEADER_WORDS + usize::from(relative);
         Some(Self {
             padded,
             norm: f32::from_bits(word(1)?),
             ip: f32::from_bits(word(2)?),
             popcount: word(3)?,
-            bytes: &bytes[4 * HEADER_WORDS..],
+            shift: if relative { f32::from_bits(word(HEADER_WORDS)?) } else { 0.0 },
+            relative,
+            bytes: &bytes[4 * header_words..],
         })
+    }
+
+    /// Whether `words` words are a relative code of `padded` dimensions
+    /// (`Some(false)`: a plain one; `None`: neither).
+    fn relative_len(padded: usize, words: usize) -> Option<bool> {
+        if !padded.is_multiple_of(64) {
+            None
+        } else if words == code_words(padded) {
+            Some(false)
+        } else if words == relative_code_words(padded) {
+            Some(true)
+        } else {
+            None
+        }
     }
 
     /// Bit `i` (the sign of rotated coordinate `i`).
@@ -268,6 +324,11 @@ pub struct Query {
     norm_sq: f32,
     /// `ε₀ / √(D − 1)`.
     eps: f32,
+    /// `ε₀ δ / √12`: `ε₀` standard deviations of `⟨x̄, ŷ − y⟩`, the
+    /// query's rounding error (`δ/2` at most per coordinate, uniform).
+    /// Far below a plain code's error, which scales with `‖y‖`; not below
+    /// a relative code's, which scales with the distance to its origin.
+    rounding: f32,
     /// `1 / √D`.
     inv_sqrt_d: f32,
 }
@@ -311,6 +372,7 @@ impl Query {
             sum,
             norm_sq,
             eps: (epsilon0 / ((padded as f64) - 1.0).max(1.0).sqrt()) as f32,
+            rounding: (epsilon0 * f64::from(delta) / 12f64.sqrt()) as f32,
             inv_sqrt_d: 1.0 / (padded as f32).sqrt(),
         }
     }
@@ -330,22 +392,32 @@ impl Query {
         s0 + (s1 << 1) + (s2 << 2) + (s3 << 3)
     }
 
+    /// The estimate from `Σ b_i u_i`, for a query whose squared distance
+    /// to the code's origin is `norm_sq`.
     #[inline(always)]
-    fn finish(&self, code: &Code<'_>, weighted: u32) -> Estimate {
-        // ⟨x̄, ŷ⟩ with x̄ = (2b − 1)/√D: (2 Σ b_i ŷ_i − Σ ŷ_i)/√D.
+    fn finish(&self, code: &Code<'_>, weighted: u32, norm_sq: f32) -> Estimate {
+        // ⟨x̄, ŷ⟩ with x̄ = (2b − 1)/√D: (2 Σ b_i ŷ_i − Σ ŷ_i)/√D; a
+        // relative code takes ⟨x̄, origin⟩ off.
         let dot_b = self.lo * code.popcount as f32 + self.delta * weighted as f32;
-        let ip_xy = (2.0 * dot_b - self.sum) * self.inv_sqrt_d;
+        let ip_xy = (2.0 * dot_b - self.sum) * self.inv_sqrt_d - code.shift;
         let inv_ip = 1.0 / code.ip;
         let r = code.norm;
-        let distance = r * r + self.norm_sq - 2.0 * r * ip_xy * inv_ip;
+        let distance = r * r + norm_sq - 2.0 * r * ip_xy * inv_ip;
         let spread = (1.0 - code.ip * code.ip).max(0.0).sqrt() * inv_ip;
-        let error = 2.0 * r * self.norm_sq.sqrt() * self.eps * spread;
+        let code_error = norm_sq.max(0.0).sqrt() * self.eps * spread;
+        let error = if code.relative {
+            // Independent errors: their deviations add in quadrature.
+            let rounding = self.rounding * inv_ip;
+            2.0 * r * (code_error * code_error + rounding * rounding).sqrt()
+        } else {
+            2.0 * r * code_error
+        };
         Estimate { distance, error }
     }
 
     #[inline(always)]
-    fn estimate_portable(&self, code: &Code<'_>) -> Estimate {
-        self.finish(code, self.weighted_popcount(code.bytes))
+    fn estimate_portable(&self, code: &Code<'_>, norm_sq: f32) -> Estimate {
+        self.finish(code, self.weighted_popcount(code.bytes), norm_sq)
     }
 
     #[inline(always)]
@@ -358,29 +430,38 @@ impl Query {
         out.reserve(codes.len() / stride);
         for words in codes.chunks_exact(stride) {
             let e = match Code::view(words) {
-                Some(code) if code.padded == self.padded => self.estimate_portable(&code),
+                Some(code) if code.padded == self.padded => self.estimate_portable(&code, self.norm_sq),
                 _ => Estimate { distance: f32::NAN, error: f32::NAN },
             };
             out.push(e);
         }
     }
 
-    /// The estimate for one code (NaN when its dimension differs).
-    #[allow(unsafe_code)]
+    /// The estimate for one code relative to the query's own origin (NaN
+    /// when its dimension differs).
     pub fn estimate(&self, code: &Code<'_>) -> Estimate {
+        self.estimate_from(code, self.norm_sq)
+    }
+
+    /// The estimate for one code whose origin is at squared distance
+    /// `origin_norm_sq` from the query: for a relative code
+    /// ([`encode_relative`]), `‖q − u‖²` (`‖P(q − c)‖²` is the query's
+    /// own, [`Query::estimate`]). NaN when its dimension differs.
+    #[allow(unsafe_code)]
+    pub fn estimate_from(&self, code: &Code<'_>, origin_norm_sq: f32) -> Estimate {
         if code.padded != self.padded {
             return Estimate { distance: f32::NAN, error: f32::NAN };
         }
         #[cfg(target_arch = "x86_64")]
         if has_popcnt() {
             // SAFETY: the CPU has POPCNT (checked above).
-            return unsafe { fast::estimate(self, code) };
+            return unsafe { fast::estimate(self, code, origin_norm_sq) };
         }
-        self.estimate_portable(code)
+        self.estimate_portable(code, origin_norm_sq)
     }
 
-    /// Appends to `out` the estimates for `codes`, consecutive codes of
-    /// this dimension (as a list page holds them).
+    /// Appends to `out` the estimates for `codes`, consecutive plain codes
+    /// of this dimension (as a list page holds them).
     #[allow(unsafe_code)]
     pub fn estimate_all(&self, codes: &[f32], out: &mut Vec<Estimate>) {
         #[cfg(target_arch = "x86_64")]
@@ -400,8 +481,8 @@ mod fast {
     use super::{Code, Estimate, Query};
 
     #[target_feature(enable = "popcnt")]
-    pub fn estimate(q: &Query, code: &Code<'_>) -> Estimate {
-        q.estimate_portable(code)
+    pub fn estimate(q: &Query, code: &Code<'_>, norm_sq: f32) -> Estimate {
+        q.estimate_portable(code, norm_sq)
     }
 
     #[target_feature(enable = "popcnt")]
@@ -545,7 +626,7 @@ mod tests {
         let mut all = Vec::new();
         q.estimate_all(&[code.clone(), code.clone()].concat(), &mut all);
         assert_eq!(all, vec![got, got]);
-        assert_eq!(got, q.estimate_portable(&c));
+        assert_eq!(got, q.estimate_portable(&c, q.norm_sq));
     }
 
     /// Fraction of random (vector, query) pairs whose exact squared
@@ -584,6 +665,52 @@ mod tests {
             // ‖r‖² + ‖q − c‖²: the relative error is about 1.1/√D.
             assert!(rel < 1.5 / (dims as f64).sqrt(), "dims {dims}: mean relative error {rel}");
         }
+    }
+
+    /// A relative code estimates `‖o − q‖²` around its origin `u`: for
+    /// pairs near `u` and far from the centroid, its error is the smaller
+    /// by about `‖o − u‖ ‖q − u‖ / (‖o − c‖ ‖q − c‖)`, and its bound holds
+    /// as often as a plain code's.
+    #[test]
+    fn relative_codes_estimate_around_their_origin() {
+        let dims = 256;
+        let rot = Rotation::new(dims, 5);
+        let mut s = 17;
+        let c = gaussian(&mut s, dims);
+        let (mut within, mut err_relative, mut err_plain) = (0usize, 0.0f64, 0.0f64);
+        let pairs = 1000;
+        for _ in 0..pairs {
+            // A cluster far from the centroid: u, o and q within it.
+            let far: Vec<f32> = gaussian(&mut s, dims).iter().map(|x| 4.0 * x).collect();
+            let near = |s: &mut u64| -> Vec<f32> { gaussian(s, dims).iter().zip(&far).map(|(x, f)| f + 0.3 * x).collect() };
+            let (u, o, q) = (near(&mut s), near(&mut s), near(&mut s));
+            let rotated = |v: &[f32]| {
+                let r: Vec<f32> = v.iter().zip(&c).map(|(a, b)| a - b).collect();
+                let mut y = Vec::new();
+                rot.rotate(&r, &mut y);
+                y
+            };
+            let (yu, yo, yq) = (rotated(&u), rotated(&o), rotated(&q));
+            let (mut relative, mut plain) = (Vec::new(), Vec::new());
+            encode_relative(&yo, &yu, &mut relative);
+            encode(&yo, &mut plain);
+            assert_eq!(relative.len(), relative_code_words(dims));
+            let code = Code::view(&relative).expect("a relative code");
+            let bytes: Vec<u8> = relative.iter().flat_map(|w| w.to_bits().to_le_bytes()).collect();
+            let from_bytes = Code::from_le_bytes(&bytes).expect("a relative code from bytes");
+            assert_eq!(from_bytes.shift, code.shift);
+            let query = Query::new(&yq);
+            let exact = l2sq(&o, &q);
+            let e = query.estimate_from(&code, l2sq(&q, &u) as f32);
+            assert_eq!(e, query.estimate_from(&from_bytes, l2sq(&q, &u) as f32));
+            if (f64::from(e.distance) - exact).abs() <= f64::from(e.error) {
+                within += 1;
+            }
+            err_relative += (f64::from(e.distance) - exact).abs();
+            err_plain += (f64::from(query.estimate(&Code::view(&plain).unwrap()).distance) - exact).abs();
+        }
+        assert!(within as f64 >= 0.9 * pairs as f64, "{within} of {pairs} within the bound");
+        assert!(err_relative < 0.2 * err_plain, "mean error {err_relative} relative, {err_plain} plain");
     }
 
     proptest! {

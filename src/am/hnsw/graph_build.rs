@@ -64,7 +64,20 @@ impl Collected {
 
     /// Memory the neighbour codes take while building.
     fn code_bytes(&self) -> usize {
-        self.len() * hnsw::build_codes::code_bytes(self.codes, self.builder.dims(), self.params.m)
+        self.len() * hnsw::build_codes::code_bytes(self.codes, self.builder.dims(), self.params.m, false)
+    }
+
+    /// Whether the pages can get codes relative to each list's owner
+    /// (`hnsw::ondisk::LinkCoder::is_relative`): the build then keeps every
+    /// value's rotated residual in half precision until the pages are
+    /// written, which must fit in `budget` next to the rest (with the link
+    /// codes when `linked`). Otherwise the codes are plain.
+    fn relative_fits(&self, budget: usize, linked: bool) -> bool {
+        let (kind, dims, m) = (self.codes, self.builder.dims(), self.params.m);
+        let with = hnsw::build_codes::code_bytes(kind, dims, m, true);
+        let extra = self.len() * with.saturating_sub(hnsw::build_codes::code_bytes(kind, dims, m, false));
+        let links = if linked { hnsw::estimate_bytes(self.len(), hnsw::link::packed_words(dims), m) } else { 0 };
+        extra > 0 && self.estimated_bytes(m) + links + extra <= budget
     }
 
     /// Builds the graph, reporting progress and honouring query cancel;
@@ -75,7 +88,7 @@ impl Collected {
     /// next to the values.
     pub fn build(self, budget: usize) -> (Built, Option<ElementCodes>, Vec<Tid>) {
         let link = self.half_link(budget);
-        let coder = self.coder();
+        let coder = self.coder(self.relative_fits(budget, link.is_some()));
         let Self { builder, params, tids, .. } = self;
         let (built, codes) = match (link, builder.flat_vectors()) {
             (Some((link, packing)), Some(values)) => {
@@ -98,12 +111,13 @@ impl Collected {
     }
 
     /// The coder of the neighbour codes, if the values have codes (fixed
-    /// dimensions that fit, see `hnsw::ondisk::codes`).
-    fn coder(&self) -> Option<LinkCoder> {
+    /// dimensions that fit, see `hnsw::ondisk::codes`); `relative` to
+    /// each list's owner where the kind allows it.
+    fn coder(&self, relative: bool) -> Option<LinkCoder> {
         let values = self.builder.flat_vectors().filter(|_| self.code_bytes() > 0)?;
         let dims = self.builder.dims();
         let centroid = centroid_of(self.codes, dims, self.len(), |i| &values[i * dims..][..dims]);
-        LinkCoder::for_build(self.codes, self.params.m, centroid)
+        LinkCoder::for_build(self.codes, self.params.m, centroid, relative)
     }
 
     /// The link distance to build with and how to pack the link codes, if

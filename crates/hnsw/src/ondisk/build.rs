@@ -176,7 +176,7 @@ fn tuples_of<D: Distance>(
     graph: &Hnsw<D>,
     stored: &Stored<'_>,
     layout: &Layout,
-    codes: &[u8],
+    codes: TupleCodes<'_>,
     id: u32,
     heap_tid: Tid,
 ) -> Result<[Vec<u8>; 2], OnDiskError> {
@@ -197,12 +197,23 @@ fn tuples_of<D: Distance>(
         })
         .collect();
     let code_len = stored.coder.as_ref().map_or(0, LinkCoder::len);
+    let origin = match codes {
+        TupleCodes::Relative(made) => made.residual(id),
+        TupleCodes::Plain(_) => None,
+    };
     let fill = |t: Tid, out: &mut [u8]| {
         let mut ids = (0..=graph.level(id)).flat_map(|l| graph.links(id, l));
-        let Some(n) = ids.find(|&&n| layout.elements[n as usize] == t) else {
+        let Some(&n) = ids.find(|&&n| layout.elements[n as usize] == t) else {
             return false;
         };
-        out.copy_from_slice(&codes[*n as usize * code_len..][..code_len]);
+        match (codes, &origin, &stored.coder) {
+            (TupleCodes::Plain(codes), ..) => out.copy_from_slice(&codes[n as usize * code_len..][..code_len]),
+            (TupleCodes::Relative(made), Some(origin), Some(coder)) => match made.residual(n) {
+                Some(y) => coder.encode_relative_into(&y, origin, out),
+                None => return false,
+            },
+            _ => return false,
+        }
         true
     };
     let neighbours = NeighbourTuple { slots }.encode(graph.params().m, code_len, &fill)?;
@@ -216,7 +227,7 @@ fn meta_of<D: Distance>(
     stored: &Stored<'_>,
     layout: Option<&Layout>,
     metric_id: u8,
-    link_codes: LinkCodes,
+    link_codes: u8,
 ) -> Meta {
     let (entry, entry_level) = match (graph.entry_point(), layout) {
         (Some((id, level)), Some(layout)) => (layout.elements[id as usize], level as u8),
@@ -236,7 +247,7 @@ fn meta_of<D: Distance>(
             .and_then(|l| l.order.last().map(|&id| l.neighbours[id as usize].blk))
             .unwrap_or(u32::MAX),
         value_dims: if coded { stored.value_dims(graph) as u16 } else { 0 },
-        link_codes: super::codes::meta_byte(link_codes),
+        link_codes,
         free_blk: Some(u32::MAX),
     }
 }
@@ -318,6 +329,24 @@ impl NeighbourCodes<'_> {
             Self::Made(made) => made.coder.kind(),
         }
     }
+
+    /// The metapage's `link_codes` byte (codes made here are plain).
+    fn meta_byte(&self) -> u8 {
+        match self {
+            Self::Make(kind) => super::codes::meta_byte(*kind, false),
+            Self::Made(made) => made.coder.meta_byte(),
+        }
+    }
+}
+
+/// What the neighbour tuples' codes are made from.
+#[derive(Clone, Copy)]
+enum TupleCodes<'c> {
+    /// Every element's (plain) code, end to end.
+    Plain(&'c [u8]),
+    /// Every element's rotated residual, for codes relative to each
+    /// list's owner.
+    Relative(&'c ElementCodes),
 }
 
 /// [`write_graph`] or [`write_graph_coded`] (`codes`: `(code_words,
@@ -336,6 +365,7 @@ pub fn write_graph_from<'c, R: RelationWrite, D: Distance>(
 ) -> Result<(), OnDiskError> {
     let neighbour_codes = neighbour_codes.into();
     let link_codes = neighbour_codes.kind();
+    let link_byte = neighbour_codes.meta_byte();
     if let Some(Values { data, dims }) = values {
         if dims == 0 || data.len() != graph.len() * dims {
             return Err(OnDiskError::BadInput("one value of fixed dimensions per element is required"));
@@ -350,7 +380,7 @@ pub fn write_graph_from<'c, R: RelationWrite, D: Distance>(
     if stored.encode.is_some() && stored.value_dims(graph) == 0 {
         return Err(OnDiskError::BadInput("coded vectors need fixed dimensions"));
     }
-    let shape = meta_of(graph, &stored, None, metric_id, link_codes);
+    let shape = meta_of(graph, &stored, None, metric_id, link_byte);
     let len = code_len(&shape);
     let made = match neighbour_codes {
         _ if len == 0 => None,
@@ -361,17 +391,19 @@ pub fn write_graph_from<'c, R: RelationWrite, D: Distance>(
             None
         }
         NeighbourCodes::Made(made) => {
-            if made.coder.len() != len
-                || made.coder.centroid().len() != shape.dims as usize
-                || made.codes.len() != graph.len() * len
-            {
+            let complete = if made.coder.is_relative() {
+                made.residuals.len() == graph.len() * made.padded && made.has_residual.len() == graph.len()
+            } else {
+                made.codes.len() == graph.len() * len
+            };
+            if made.coder.len() != len || made.coder.centroid().len() != shape.dims as usize || !complete {
                 return Err(OnDiskError::BadInput("the build's neighbour codes do not fit this graph"));
             }
             stored.coder = Some(made.coder.clone());
-            Some(made.codes.as_slice())
+            Some(made)
         }
     };
-    write_stored(rel, graph, heap_tids, metric_id, link_codes, &stored, made)
+    write_stored(rel, graph, heap_tids, metric_id, link_byte, &stored, made)
 }
 
 /// Every element's neighbour code, end to end, computed on every core
@@ -396,9 +428,9 @@ fn write_stored<R: RelationWrite, D: Distance>(
     graph: &Hnsw<D>,
     heap_tids: &[Tid],
     metric_id: u8,
-    link_codes: LinkCodes,
+    link_codes: u8,
     stored: &Stored<'_>,
-    made: Option<&[u8]>,
+    made: Option<&ElementCodes>,
 ) -> Result<(), OnDiskError> {
     if rel.nblocks() != 0 {
         return Err(OnDiskError::NotEmpty);
@@ -414,10 +446,11 @@ fn write_stored<R: RelationWrite, D: Distance>(
     let layout = plan(graph, stored)?;
     let computed;
     let codes = match made {
-        Some(made) => made,
+        Some(made) if made.coder.is_relative() => TupleCodes::Relative(made),
+        Some(made) => TupleCodes::Plain(&made.codes),
         None => {
             computed = all_codes(graph, stored);
-            &computed
+            TupleCodes::Plain(&computed)
         }
     };
     let meta = meta_of(graph, stored, Some(&layout), metric_id, link_codes);

@@ -44,8 +44,19 @@ const FITS_A_PAGE: u8 = 0x80;
 /// [`FITS_A_PAGE`] alone keeps the one-page rule ([`pair_code_len`]).
 const SPLIT_PAIRS: u8 = 0x40;
 
+/// Set by builds whose codes are relative to the list's owner
+/// ([`LinkCoder::is_relative`]): the code of neighbour `x` in `u`'s list
+/// codes `x − u` (`quantize::rabitq::encode_relative`), four bytes longer.
+/// A query still rotated once bounds it with `‖q − u‖²`, which a search
+/// expanding `u` knows exactly. The bound's error scales with
+/// `‖x − u‖ · ‖q − u‖` instead of `‖x − c‖ · ‖q − c‖`: on clustered
+/// data (100k, m 16) a search read 40% fewer elements at recall 0.95
+/// (128-d: 57 against 95; 1,536-d: 75 against 127), simulated in
+/// process with the same graph.
+const OWNER_CENTRED: u8 = 0x20;
+
 /// The bits of the `link_codes` byte that record the rule, not the kind.
-const RULE_BITS: u8 = FITS_A_PAGE | SPLIT_PAIRS;
+const RULE_BITS: u8 = FITS_A_PAGE | SPLIT_PAIRS | OWNER_CENTRED;
 
 /// The earlier rule: at most this many bytes of codes for one element's
 /// `2m` layer-0 neighbours (384 dimensions at m = 16). It kept two
@@ -128,12 +139,26 @@ fn rotation_for(dims: usize) -> Arc<Rotation> {
     })
 }
 
-/// The metapage byte a build writes for neighbour codes of `kind`.
-pub(crate) fn meta_byte(kind: LinkCodes) -> u8 {
+/// The metapage byte a build writes for neighbour codes of `kind`
+/// (relative to each list's owner when `relative` and the kind has such
+/// codes, [`relative_kind`]).
+pub(crate) fn meta_byte(kind: LinkCodes, relative: bool) -> u8 {
     match kind {
         LinkCodes::None => 0,
-        _ => kind.id() | RULE_BITS,
+        _ if relative && relative_kind(kind) => kind.id() | RULE_BITS,
+        _ => kind.id() | FITS_A_PAGE | SPLIT_PAIRS,
     }
+}
+
+/// Whether codes of `kind` can be relative to the list's owner: those
+/// whose bound is an L2 bound (inner product would need `‖x‖²` per code).
+pub fn relative_kind(kind: LinkCodes) -> bool {
+    matches!(kind, LinkCodes::L2Squared | LinkCodes::Cosine)
+}
+
+/// Whether the metapage's `link_codes` byte says codes are relative.
+fn is_relative(link_codes: u8) -> bool {
+    link_codes & OWNER_CENTRED != 0 && relative_kind(LinkCodes::from_id(link_codes))
 }
 
 /// Bytes of one neighbour code in an index with metapage `meta` (0: the
@@ -144,7 +169,7 @@ pub fn code_len(meta: &Meta) -> usize {
     }
     let (dims, m) = (meta.dims as usize, meta.m as usize);
     if meta.link_codes & SPLIT_PAIRS != 0 {
-        code_len_for(dims, m)
+        code_len_for(dims, m, is_relative(meta.link_codes))
     } else if meta.link_codes & FITS_A_PAGE != 0 {
         pair_code_len(dims, m)
     } else {
@@ -160,6 +185,14 @@ fn code_bytes_of(dims: usize) -> usize {
     4 * rabitq::code_words(dims.div_ceil(64) * 64)
 }
 
+/// Bytes of one relative code of a vector of `dims` dimensions.
+fn relative_code_bytes_of(dims: usize) -> usize {
+    if dims == 0 {
+        return 0;
+    }
+    4 * rabitq::relative_code_words(dims.div_ceil(64) * 64)
+}
+
 /// Bytes of one neighbour code for vectors of `dims` dimensions in a
 /// graph with parameter `m`, where a build stores codes (0: never): where
 /// the element and its neighbour tuple with layer-0 codes each fit a page
@@ -169,8 +202,8 @@ fn code_bytes_of(dims: usize) -> usize {
 /// second page read per element expanded and saves reading every
 /// neighbour whose bound rules it out (a read of 4-7 KB there). At m = 16:
 /// up to 1,664 dimensions.
-pub(crate) fn code_len_for(dims: usize, m: usize) -> usize {
-    let len = code_bytes_of(dims);
+pub(crate) fn code_len_for(dims: usize, m: usize, relative: bool) -> usize {
+    let len = if relative { relative_code_bytes_of(dims) } else { code_bytes_of(dims) };
     if len == 0 || !super::insert::tuples_fit_apart(dims, m, len) {
         return 0;
     }
@@ -200,7 +233,9 @@ fn legacy_code_len(dims: usize, m: usize) -> usize {
 /// (the inverse of [`code_len_for`]); `None` for a length no code has.
 pub(crate) fn max_dims_for_code_len(code_len: usize) -> Option<usize> {
     let words = code_len.is_multiple_of(4).then_some(code_len / 4)?;
-    let data_words = words.checked_sub(rabitq::code_words(0)).filter(|&w| w > 0)?;
+    // A relative code has one header word more (an odd count).
+    let header = if words % 2 == 1 { rabitq::relative_code_words(0) } else { rabitq::code_words(0) };
+    let data_words = words.checked_sub(header).filter(|&w| w > 0)?;
     Some(data_words * 32)
 }
 
@@ -249,6 +284,8 @@ pub struct LinkCoder {
     /// `P c`, for inner-product queries (empty for other kinds).
     rotated_centroid: Vec<f32>,
     len: usize,
+    /// Codes relative to each list's owner (`OWNER_CENTRED`).
+    relative: bool,
 }
 
 impl LinkCoder {
@@ -259,24 +296,48 @@ impl LinkCoder {
         if len == 0 || centroid.len() != meta.dims as usize {
             return None;
         }
-        Some(Self::with_len(LinkCodes::from_id(meta.link_codes), len, centroid))
+        let relative = is_relative(meta.link_codes);
+        Some(Self::with_len(LinkCodes::from_id(meta.link_codes), len, centroid, relative))
     }
 
     /// The coder a build writes for values of `centroid.len()` dimensions
     /// in a graph with parameter `m` (the one [`LinkCoder::new`] gives for
     /// the metapage it writes); `None` when such an index stores no codes.
-    pub fn for_build(kind: LinkCodes, m: usize, centroid: Vec<f32>) -> Option<Self> {
-        let len = code_len_for(centroid.len(), m);
-        (kind != LinkCodes::None && len > 0).then(|| Self::with_len(kind, len, centroid))
+    /// Its codes are relative to each list's owner when `relative` and
+    /// the kind allows it ([`relative_kind`]).
+    pub fn for_build(kind: LinkCodes, m: usize, centroid: Vec<f32>, relative: bool) -> Option<Self> {
+        // Where a relative code would not fit (four bytes more) the codes
+        // are plain.
+        let relative = relative && relative_kind(kind) && code_len_for(centroid.len(), m, true) > 0;
+        let len = code_len_for(centroid.len(), m, relative);
+        (kind != LinkCodes::None && len > 0).then(|| Self::with_len(kind, len, centroid, relative))
     }
 
-    fn with_len(kind: LinkCodes, len: usize, centroid: Vec<f32>) -> Self {
+    fn with_len(kind: LinkCodes, len: usize, centroid: Vec<f32>, relative: bool) -> Self {
         let rotation = rotation_for(centroid.len());
         let mut rotated_centroid = Vec::new();
         if kind == LinkCodes::NegativeInnerProduct {
             rotation.rotate(&centroid, &mut rotated_centroid);
         }
-        Self { kind, rotation, centroid, rotated_centroid, len }
+        Self { kind, rotation, centroid, rotated_centroid, len, relative }
+    }
+
+    /// Whether a neighbour's code depends on the list it is in (relative
+    /// to the list's owner) rather than on the neighbour alone.
+    pub fn is_relative(&self) -> bool {
+        self.relative
+    }
+
+    /// The metapage byte of these codes.
+    pub(crate) fn meta_byte(&self) -> u8 {
+        meta_byte(self.kind, self.relative)
+    }
+
+    /// A plain coder of the same kind, centroid and rotation: what a
+    /// build's own bounded searches use (each element coded once).
+    pub(crate) fn plain(&self) -> Self {
+        let len = code_bytes_of(self.centroid.len());
+        Self { len, relative: false, ..self.clone() }
     }
 
     /// The kind of distance the codes bound.
@@ -300,8 +361,9 @@ impl LinkCoder {
     }
 
     /// The rotated residual of `v`, or `None` (zero vector under cosine,
-    /// wrong length, or not finite).
-    fn residual(&self, v: &[f32]) -> Option<Vec<f32>> {
+    /// wrong length, or not finite): what relative codes are made of
+    /// ([`LinkCoder::encode_relative_into`]).
+    pub(crate) fn residual(&self, v: &[f32]) -> Option<Vec<f32>> {
         if v.len() != self.centroid.len() {
             return None;
         }
@@ -313,34 +375,77 @@ impl LinkCoder {
         }
         let mut y = Vec::with_capacity(self.rotation.padded_dims());
         self.rotation.rotate(&r, &mut y);
+        if self.relative {
+            // As a build keeps them (`build_codes`): every writer then makes
+            // the same code of the same pair, which `verify` checks.
+            y.iter_mut().for_each(|x| *x = half::f16::from_f32(*x).to_f32());
+        }
         Some(y)
     }
 
+    /// Writes the plain code of the rotated residual `y` into `out`.
+    pub(crate) fn encode_residual_into(&self, y: &[f32], out: &mut [u8]) {
+        let mut words = Vec::with_capacity(self.len / 4);
+        rabitq::encode(y, &mut words);
+        out.fill(0);
+        write_words(&words, out);
+    }
+
     /// Writes the code of `v` into `out` (`len()` bytes); all zeros (no
-    /// code) when `v` has none.
+    /// code) when `v` has none. Plain codes only: a relative coder needs
+    /// the list's owner ([`LinkCoder::encode_in_list`]).
     pub fn encode_into(&self, v: &[f32], out: &mut [u8]) {
         out.fill(0);
-        let Some(y) = self.residual(v) else {
+        let Some(y) = self.residual(v).filter(|_| !self.relative) else {
             return;
         };
         let mut words = Vec::with_capacity(self.len / 4);
         rabitq::encode(&y, &mut words);
-        for (chunk, w) in out.chunks_exact_mut(4).zip(&words) {
-            chunk.copy_from_slice(&w.to_bits().to_le_bytes());
+        write_words(&words, out);
+    }
+
+    /// Writes the code of `v` as a neighbour in `owner`'s list into `out`:
+    /// relative to `owner` for a relative coder, [`LinkCoder::encode_into`]
+    /// else. All zeros (no code) when either has no residual.
+    pub fn encode_in_list(&self, owner: &[f32], v: &[f32], out: &mut [u8]) {
+        if !self.relative {
+            return self.encode_into(v, out);
         }
+        out.fill(0);
+        if let (Some(origin), Some(y)) = (self.residual(owner), self.residual(v)) {
+            self.encode_relative_into(&y, &origin, out);
+        }
+    }
+
+    /// Writes the relative code of the rotated residual `y` in the list of
+    /// the element whose rotated residual is `origin` (both from
+    /// [`LinkCoder::residual`]) into `out` (`len()` bytes).
+    pub(crate) fn encode_relative_into(&self, y: &[f32], origin: &[f32], out: &mut [u8]) {
+        let mut words = Vec::with_capacity(self.len / 4);
+        rabitq::encode_relative(y, origin, &mut words);
+        out.fill(0);
+        write_words(&words, out);
     }
 
     /// The code of `v` as words into `code` (cleared first; left empty
     /// when `v` has none) and `v` prepared as a query with bounds of
     /// confidence `epsilon0`, from one rotation: what a build needs of
     /// each element it links.
-    pub(crate) fn code_and_query(&self, v: &[f32], epsilon0: f64, code: &mut Vec<f32>) -> LinkQuery {
+    /// With `keep`, the query keeps the rotated residual
+    /// ([`LinkQuery::rotated`]).
+    pub(crate) fn code_and_query(&self, v: &[f32], epsilon0: f64, code: &mut Vec<f32>, keep: bool) -> LinkQuery {
         code.clear();
         let y = self.residual(v);
         if let Some(y) = &y {
             rabitq::encode(y, code);
         }
-        self.prepare(v, y, epsilon0)
+        let kept = y.as_ref().filter(|_| keep).cloned();
+        LinkQuery { rotated: kept, ..self.prepare(v, y, epsilon0) }
+    }
+
+    /// Values in a rotated residual.
+    pub(crate) fn padded_dims(&self) -> usize {
+        self.rotation.padded_dims()
     }
 
     /// The prepared query; its bounds are `-inf` (prune nothing) when the
@@ -360,8 +465,9 @@ impl LinkCoder {
     /// `⟨x − c, q⟩`), with `‖q‖²` and `⟨c, q⟩` to turn the estimate into
     /// `−⟨x, q⟩`.
     fn prepare(&self, q: &[f32], y: Option<Vec<f32>>, epsilon0: f64) -> LinkQuery {
+        let relative = self.relative;
         let Some(mut y) = y else {
-            return LinkQuery { kind: self.kind, query: None, inner: InnerTerms::default() };
+            return LinkQuery { kind: self.kind, query: None, inner: InnerTerms::default(), relative, rotated: None };
         };
         let mut inner = InnerTerms::default();
         if self.kind == LinkCodes::NegativeInnerProduct {
@@ -369,7 +475,14 @@ impl LinkCoder {
             let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum::<f64>();
             inner = InnerTerms { query_norm_sq: dot(&y, &y) as f32, centroid_dot: dot(&self.centroid, q) as f32 };
         }
-        LinkQuery { kind: self.kind, query: Some(Query::with_epsilon(&y, epsilon0)), inner }
+        LinkQuery { kind: self.kind, query: Some(Query::with_epsilon(&y, epsilon0)), inner, relative, rotated: None }
+    }
+}
+
+/// Writes code words as little-endian bytes.
+fn write_words(words: &[f32], out: &mut [u8]) {
+    for (chunk, w) in out.chunks_exact_mut(4).zip(words) {
+        chunk.copy_from_slice(&w.to_bits().to_le_bytes());
     }
 }
 
@@ -398,14 +511,51 @@ pub struct LinkQuery {
     kind: LinkCodes,
     query: Option<Query>,
     inner: InnerTerms,
+    /// The codes are relative to each list's owner.
+    relative: bool,
+    /// The rotated residual, when kept ([`LinkCoder::code_and_query`]).
+    rotated: Option<Vec<f32>>,
 }
 
 impl LinkQuery {
+    /// The query's rotated residual, if it was kept.
+    pub(crate) fn rotated(&self) -> Option<&[f32]> {
+        self.rotated.as_deref()
+    }
+
     /// A lower bound (with high probability) on the distance from the
     /// query to the value coded by `code`; `-inf` when there is no code.
+    /// Plain codes only (a relative code needs its owner's distance,
+    /// [`LinkQuery::lower_bound_in_list`]).
     #[inline]
     pub fn lower_bound(&self, code: &[u8]) -> f32 {
         self.bound_of(Code::from_le_bytes(code))
+    }
+
+    /// The lower bound for the code of a neighbour in the list of an
+    /// element at distance `owner` from the query (exact, in the index's
+    /// units): relative codes are bounded around the owner, plain ones
+    /// as [`LinkQuery::lower_bound`]. `-inf` without a code or a finite
+    /// owner distance.
+    #[inline]
+    pub fn lower_bound_in_list(&self, code: &[u8], owner: f32) -> f32 {
+        if !self.relative {
+            return self.lower_bound(code);
+        }
+        let (Some(q), Some(code)) = (&self.query, Code::from_le_bytes(code)) else {
+            return f32::NEG_INFINITY;
+        };
+        // ‖q − u‖² of the vectors the codes are made of: squared L2 is the
+        // distance itself; cosine distance is half the squared L2 distance
+        // of the unit vectors.
+        let norm_sq = match self.kind {
+            LinkCodes::Cosine => 2.0 * owner,
+            _ => owner,
+        };
+        if !norm_sq.is_finite() {
+            return f32::NEG_INFINITY;
+        }
+        self.finish(q.estimate_from(&code, norm_sq.max(0.0)).lower(), || code.norm)
     }
 
     /// [`LinkQuery::lower_bound`] of a code held as words (as
@@ -552,7 +702,7 @@ mod tests {
         let mut gaps = Vec::new();
         for kind in [LinkCodes::L2Squared, LinkCodes::Cosine, LinkCodes::NegativeInnerProduct] {
             let centroid = centroid_of(kind, dims, data.len(), |i| &data[i]);
-            let coder = LinkCoder::for_build(kind, 16, centroid).expect("256-d values have codes");
+            let coder = LinkCoder::for_build(kind, 16, centroid, false).expect("256-d values have codes");
             let codes: Vec<Vec<u8>> = data
                 .iter()
                 .map(|v| {

@@ -16,7 +16,9 @@
 //! So, with inserts only (sequential or concurrent), every element stays
 //! reachable from the entry point through layer-0 links.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use pagestore::page::{self, BLCKSZ, MAX_ITEM_LEN, MAX_OFFSET_NUMBER, SIZE_OF_ITEM_ID};
 use pagestore::{Page, RelationRead, RelationWrite};
@@ -121,11 +123,26 @@ pub(super) fn select_neighbours(
     kept
 }
 
+/// Writes the code relative to `owner` of the element whose rotated
+/// residual is `y` into `out`; false when either has none.
+pub(super) fn encode_relative(coder: &LinkCoder, owner: Option<Rc<[f32]>>, y: Option<Rc<[f32]>>, out: &mut [u8]) -> bool {
+    match (owner, y) {
+        (Some(origin), Some(y)) => {
+            coder.encode_relative_into(&y, &origin, out);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Elements (header and vector) read during one operation; emptied by
 /// [`Vectors::trim`] when large, so memory stays bounded.
 pub(super) struct Vectors {
     dims: usize,
     map: HashMap<Tid, Option<ElementTuple>>,
+    /// Rotated residuals of loaded elements, for codes relative to a
+    /// list's owner (`None`: the element has no code).
+    residuals: RefCell<HashMap<Tid, Option<Rc<[f32]>>>>,
 }
 
 impl Vectors {
@@ -133,6 +150,7 @@ impl Vectors {
         Self {
             dims,
             map: HashMap::new(),
+            residuals: RefCell::default(),
         }
     }
 
@@ -141,6 +159,7 @@ impl Vectors {
     pub(super) fn trim(&mut self) {
         if self.map.len() > CACHE_LIMIT {
             self.map.clear();
+            self.residuals.get_mut().clear();
         }
     }
 
@@ -193,16 +212,33 @@ impl Vectors {
         far.ok_or(OnDiskError::BadInput("farthest of an empty list"))
     }
 
-    /// Writes the neighbour code of the loaded element `t` into `out`;
-    /// false (nothing written) without a coder or if `t` is not loaded.
-    pub(super) fn code_into(&self, coder: Option<&LinkCoder>, t: Tid, out: &mut [u8]) -> bool {
-        match (coder, self.get(t)) {
-            (Some(coder), Some(e)) => {
-                coder.encode_into(&e.vector, out);
-                true
-            }
-            _ => false,
+    /// Writes the code of the loaded element `t` as a neighbour in the
+    /// list of the loaded element `owner` into `out` (the owner matters
+    /// only to relative codes); false (nothing written) without a coder
+    /// or if one of them is not loaded.
+    pub(super) fn code_into(&self, coder: Option<&LinkCoder>, owner: Tid, t: Tid, out: &mut [u8]) -> bool {
+        let Some(coder) = coder else {
+            return false;
+        };
+        if !coder.is_relative() {
+            let Some(e) = self.get(t) else {
+                return false;
+            };
+            coder.encode_into(&e.vector, out);
+            return true;
         }
+        encode_relative(coder, self.residual(coder, owner), self.residual(coder, t), out)
+    }
+
+    /// The rotated residual of the loaded element `t` (cached), `None`
+    /// if it is not loaded or has no code.
+    pub(super) fn residual(&self, coder: &LinkCoder, t: Tid) -> Option<Rc<[f32]>> {
+        if let Some(known) = self.residuals.borrow().get(&t) {
+            return known.clone();
+        }
+        let residual: Option<Rc<[f32]>> = coder.residual(&self.get(t)?.vector).map(Rc::from);
+        self.residuals.borrow_mut().insert(t, residual.clone());
+        residual
     }
 
     /// Whether the loaded element `t` has exactly the vector `v`.
@@ -350,8 +386,12 @@ pub fn insert<R: RelationWrite, D: Distance>(
     check_input(&meta, vector, level)?;
     let coder = coder_for_read(rel, &meta);
     let mut own_code = vec![0u8; coder.as_ref().map_or(0, LinkCoder::len)];
+    let mut own_residual = None;
     if let Some(coder) = &coder {
         coder.encode_into(vector, &mut own_code);
+        if coder.is_relative() {
+            own_residual = coder.residual(vector).map(Rc::from);
+        }
     }
     let mut inserter = Inserter {
         rel,
@@ -370,6 +410,7 @@ pub fn insert<R: RelationWrite, D: Distance>(
         relied: HashSet::new(),
         coder,
         own_code,
+        own_residual,
     };
     inserter.run(meta)
 }
@@ -487,8 +528,11 @@ struct Inserter<'a, R, D> {
     relied: HashSet<Tid>,
     /// The neighbour codes' coder, when the index stores codes.
     coder: Option<LinkCoder>,
-    /// The new element's neighbour code (empty without codes).
+    /// The new element's neighbour code (empty without codes; all zeros
+    /// for relative codes, which depend on the list).
     own_code: Vec<u8>,
+    /// The new element's rotated residual, for relative codes.
+    own_residual: Option<Rc<[f32]>>,
 }
 
 impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
@@ -496,14 +540,26 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
         self.element.level as usize
     }
 
-    /// Writes the neighbour code of `t`: the new element's, or one of an
-    /// element in the cache; false for others.
-    fn code_of(&self, t: Tid, out: &mut [u8]) -> bool {
-        if t == self.at.0 && t.is_valid() && self.coder.is_some() {
-            out.copy_from_slice(&self.own_code);
-            return true;
+    /// Writes the code of `t` as a neighbour in the list of `owner`
+    /// (`None`: the new element's own list): `t` is the new element or
+    /// one in the cache, and so is the owner; false for others.
+    fn code_of(&self, owner: Option<Tid>, t: Tid, out: &mut [u8]) -> bool {
+        let Some(coder) = &self.coder else {
+            return false;
+        };
+        let is_new = |x: Tid| x == self.at.0 && x.is_valid();
+        if !coder.is_relative() {
+            if is_new(t) {
+                out.copy_from_slice(&self.own_code);
+                return true;
+            }
+            return self.vectors.code_into(Some(coder), t, t, out);
         }
-        self.vectors.code_into(self.coder.as_ref(), t, out)
+        let residual = |x: Option<Tid>| match x {
+            Some(x) if !is_new(x) => self.vectors.residual(coder, x),
+            _ => self.own_residual.clone(),
+        };
+        encode_relative(coder, residual(owner), residual(Some(t)), out)
     }
 
     /// Into an empty graph: placed unlinked, then made the entry point
@@ -647,7 +703,7 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
     /// tuple no element points at, which nothing reads). Returns (element,
     /// neighbour tuple).
     fn place(&self, meta: &Meta, lists: &[Vec<Tid>]) -> Result<(Tid, Tid), OnDiskError> {
-        let fill = |t: Tid, out: &mut [u8]| self.code_of(t, out);
+        let fill = |t: Tid, out: &mut [u8]| self.code_of(None, t, out);
         let neighbours = NeighbourTuple {
             slots: lists.to_vec(),
         }
@@ -729,7 +785,7 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
             .map_err(|e| corrupt_at(at.1, e))?
             .ok_or_else(|| corrupt_at(at.1, "the new element's neighbour tuple is gone"))?;
         for (level, list) in lists.iter().enumerate() {
-            let fill = |t: Tid, out: &mut [u8]| self.code_of(t, out);
+            let fill = |t: Tid, out: &mut [u8]| self.code_of(None, t, out);
             NeighbourTuple::write_level(bytes, level, m, list, &fill)
                 .map_err(|e| corrupt_at(at.1, e))?;
         }
@@ -778,7 +834,7 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
             Vec::new()
         };
         let (element, at) = self.at;
-        let fill = |t: Tid, out: &mut [u8]| self.code_of(t, out);
+        let fill = |t: Tid, out: &mut [u8]| self.code_of(None, t, out);
         adopt(self.rel, m, element, at, w, &replaceable, &fill)
     }
 
@@ -826,7 +882,8 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
                 }
                 Some(kept)
             };
-            let fill = |t: Tid, out: &mut [u8]| self.code_of(t, out);
+            self.vectors.load(pages, node)?;
+            let fill = |t: Tid, out: &mut [u8]| self.code_of(Some(node), t, out);
             match write_list(self.rel, m, at, level, &current, desired, new, &fill)? {
                 Written::Done => {
                     self.relied.extend(adopted);
@@ -920,7 +977,8 @@ impl<R: RelationWrite, D: Distance> Inserter<'_, R, D> {
                             .collect(),
                     )
                 };
-                let fill = |t: Tid, out: &mut [u8]| self.code_of(t, out);
+                self.vectors.load(pages, r)?;
+                let fill = |t: Tid, out: &mut [u8]| self.code_of(Some(r), t, out);
                 match write_list(self.rel, m, at, 0, &current, desired, new, &fill)? {
                     Written::Done => {
                         self.relied.extend(dropped);

@@ -257,7 +257,8 @@ impl<R: RelationWrite, D: Distance> Reach<'_, R, D> {
             if list.contains(&u) {
                 return Ok(true);
             }
-            let fill = |t: Tid, out: &mut [u8]| self.vectors.code_into(self.coder.as_ref(), t, out);
+            self.vectors.load(&self.pages, r)?;
+            let fill = |t: Tid, out: &mut [u8]| self.vectors.code_into(self.coder.as_ref(), r, t, out);
             if list.len() < capacity
                 && write_list(self.rel, m, at, 0, &list, None, u, &fill)? == Written::Done
             {
@@ -283,7 +284,7 @@ impl<R: RelationWrite, D: Distance> Reach<'_, R, D> {
                     .vectors
                     .farthest(&self.pages, self.metric, r, &current)?;
                 let live = self.is_live(w)?;
-                let fill = |t: Tid, out: &mut [u8]| self.vectors.code_into(self.coder.as_ref(), t, out);
+                let fill = |t: Tid, out: &mut [u8]| self.vectors.code_into(self.coder.as_ref(), u, t, out);
                 if live && !adopt(self.rel, m, u, element.neighbours, w, &replaceable, &fill)? {
                     return Ok(false);
                 }
@@ -294,7 +295,8 @@ impl<R: RelationWrite, D: Distance> Reach<'_, R, D> {
                         .collect(),
                 )
             };
-            let fill = |t: Tid, out: &mut [u8]| self.vectors.code_into(self.coder.as_ref(), t, out);
+            self.vectors.load(&self.pages, r)?;
+            let fill = |t: Tid, out: &mut [u8]| self.vectors.code_into(self.coder.as_ref(), r, t, out);
             match write_list(self.rel, m, at, 0, &current, desired, u, &fill)? {
                 Written::Done => return Ok(true),
                 Written::Gone => return Ok(false),

@@ -452,10 +452,13 @@ impl<R: RelationRead, D: Distance> GraphView for PageGraph<'_, R, D> {
         dists.clear();
         lists.clear();
         let link_query = self.link_query(query);
-        let bound = |code: &[u8]| link_query.as_ref().map_or(f32::NEG_INFINITY, |q| q.lower_bound(code));
         let m = self.meta.m as usize;
         let mut scratch = self.vector.borrow_mut();
         self.pipelined(nodes, |i, node| {
+            // Set before the list is read: its codes may be relative to
+            // this element.
+            let owner = Cell::new(f32::INFINITY);
+            let bound = |code: &[u8]| link_query.as_ref().map_or(f32::NEG_INFINITY, |q| q.lower_bound_in_list(code, owner.get()));
             let mut list = |bytes: &[u8]| {
                 NeighbourTuple::append_level_bounded(bytes, level, m, &mut *fresh, bound, &mut lists.nodes, &mut lists.bounds)
             };
@@ -468,6 +471,7 @@ impl<R: RelationRead, D: Distance> GraphView for PageGraph<'_, R, D> {
                 if dist >= expand_below {
                     return Ok((dist, false, None));
                 }
+                owner.set(dist);
                 if at.blk != node.blk {
                     return Ok((dist, true, Some(at)));
                 }
@@ -500,6 +504,7 @@ impl<R: RelationRead, D: Distance> GraphView for PageGraph<'_, R, D> {
         &self,
         query: &[f32],
         node: Tid,
+        node_dist: f32,
         level: usize,
         fresh: &mut dyn FnMut(Tid) -> bool,
         out: &mut Vec<Tid>,
@@ -511,8 +516,9 @@ impl<R: RelationRead, D: Distance> GraphView for PageGraph<'_, R, D> {
         let m = self.meta.m as usize;
         out.clear();
         bounds.clear();
+        let bound = |code: &[u8]| link_query.lower_bound_in_list(code, node_dist);
         or_corrupted(self.with_neighbour_tuple(node, |b| {
-            NeighbourTuple::append_level_bounded(b, level, m, &mut *fresh, |code| link_query.lower_bound(code), out, bounds)
+            NeighbourTuple::append_level_bounded(b, level, m, &mut *fresh, bound, out, bounds)
         }));
     }
 }

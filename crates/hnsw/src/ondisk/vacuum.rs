@@ -389,7 +389,7 @@ impl<R: RelationWrite, D: Distance> Repair<'_, R, D> {
             if changes.is_empty() {
                 return Ok(false);
             }
-            if self.write_lists(at, &tuple, &changes)? {
+            if self.write_lists(element, at, &tuple, &changes)? {
                 return Ok(true);
             }
         }
@@ -454,9 +454,11 @@ impl<R: RelationWrite, D: Distance> Repair<'_, R, D> {
         Ok(kept.into_iter().map(|s| s.node).collect())
     }
 
-    /// Writes `changes` if the changed levels still hold what was read.
+    /// Writes `changes` into `element`'s neighbour tuple at `at` if the
+    /// changed levels still hold what was read.
     fn write_lists(
         &self,
+        element: Tid,
         at: Tid,
         read: &NeighbourTuple,
         changes: &[(usize, Vec<Tid>)],
@@ -475,7 +477,7 @@ impl<R: RelationWrite, D: Distance> Repair<'_, R, D> {
             }
         }
         for (level, list) in changes {
-            let fill = |t: Tid, out: &mut [u8]| self.vectors.code_into(self.coder.as_ref(), t, out);
+            let fill = |t: Tid, out: &mut [u8]| self.vectors.code_into(self.coder.as_ref(), element, t, out);
             NeighbourTuple::write_level(bytes, *level, m, list, &fill)
                 .map_err(|e| corrupt_at(at, e))?;
         }

@@ -55,9 +55,9 @@ pub fn verify<R: RelationRead, D: Distance>(rel: &R, metric: &D) -> Result<Verif
         check_links(rel, &meta, &elements, tid, info)?;
     }
     if let Some(coder) = coder_for_read(rel, &meta) {
-        let mut expected = HashMap::new();
+        let mut residuals = HashMap::new();
         for (&tid, info) in &elements {
-            check_codes(rel, &meta, &coder, &mut expected, tid, info)?;
+            check_codes(rel, &meta, &coder, &mut residuals, tid, info)?;
         }
     }
     check_entry(&meta, &elements)?;
@@ -245,18 +245,19 @@ fn check_links<R: RelationRead>(
     Ok(())
 }
 
-/// Codes kept by [`check_codes`] before the cache is emptied (64 MB at
-/// 384 dimensions).
-const CODE_CACHE_LIMIT: usize = 1 << 20;
+/// Rotated residual values kept by [`check_codes`] before the cache is
+/// emptied (64 MB).
+const RESIDUAL_CACHE_VALUES: usize = 1 << 24;
 
 /// Every neighbour code of `element` (on any layer) that is present (not all
-/// zeros) equals the code of the neighbour's vector. `expected` caches
-/// the codes computed so far (an element is in about `2m` lists).
+/// zeros) equals the code of the neighbour's vector (relative to
+/// `element`'s for relative codes). `residuals` caches the rotated
+/// residuals computed so far (an element is in about `2m` lists).
 fn check_codes<R: RelationRead>(
     rel: &R,
     meta: &Meta,
     coder: &LinkCoder,
-    expected: &mut HashMap<Tid, Vec<u8>>,
+    residuals: &mut HashMap<Tid, Option<Vec<f32>>>,
     element: Tid,
     info: &Info,
 ) -> Result<(), String> {
@@ -267,20 +268,31 @@ fn check_codes<R: RelationRead>(
         let codes = NeighbourTuple::codes(bytes, meta.m.into()).map_err(|e| format!("{}: {e}", at(nt)))?;
         codes.into_iter().map(|(t, c)| (t, c.to_vec())).collect()
     };
-    let mut vector = Vec::new();
-    for (n, code) in stored.iter().filter(|(_, c)| c.iter().any(|&b| b != 0)) {
-        if !expected.contains_key(n) {
-            let guard = rel.read(n.blk);
-            let bytes = page::item(&guard, n.off).map_err(|e| format!("{}: {e}", at(*n)))?;
-            ElementTuple::decode_into(bytes, &mut vector).map_err(|e| format!("{}: {e}", at(*n)))?;
-            let mut own = vec![0u8; coder.len()];
-            coder.encode_into(&vector, &mut own);
-            if expected.len() >= CODE_CACHE_LIMIT {
-                expected.clear();
-            }
-            expected.insert(*n, own);
+    let mut residual_of = |t: Tid| -> Result<Option<Vec<f32>>, String> {
+        if let Some(known) = residuals.get(&t) {
+            return Ok(known.clone());
         }
-        if *code != expected[n] {
+        let mut vector = Vec::new();
+        let guard = rel.read(t.blk);
+        let bytes = page::item(&guard, t.off).map_err(|e| format!("{}: {e}", at(t)))?;
+        ElementTuple::decode_into(bytes, &mut vector).map_err(|e| format!("{}: {e}", at(t)))?;
+        let residual = coder.residual(&vector);
+        if residuals.len() * coder.padded_dims() >= RESIDUAL_CACHE_VALUES {
+            residuals.clear();
+        }
+        residuals.insert(t, residual.clone());
+        Ok(residual)
+    };
+    let origin = if coder.is_relative() { residual_of(element)? } else { None };
+    let mut want = vec![0u8; coder.len()];
+    for (n, code) in stored.iter().filter(|(_, c)| c.iter().any(|&b| b != 0)) {
+        want.fill(0);
+        match (residual_of(*n)?, &origin) {
+            (Some(y), Some(origin)) => coder.encode_relative_into(&y, origin, &mut want),
+            (Some(y), None) if !coder.is_relative() => coder.encode_residual_into(&y, &mut want),
+            _ => {}
+        }
+        if *code != want {
             return Err(format!(
                 "{}: the code of neighbour {} is not the code of its vector",
                 at(element),
