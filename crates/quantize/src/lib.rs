@@ -9,4 +9,5 @@
 
 mod fused;
 pub mod rabitq;
+mod relative;
 pub mod sq8;

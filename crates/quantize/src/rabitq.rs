@@ -211,20 +211,32 @@ fn sum4(y: &[f32], f: impl Fn(f64) -> f64) -> f64 {
 /// `padded_dims()` long) into `out` (cleared first) as a relative code:
 /// the header gains `⟨x̄, origin⟩`, which turns a query's `⟨x̄, P(q − c)⟩`
 /// into `⟨x̄, P(q − c) − origin⟩ = ⟨x̄, P(q − u)⟩`.
+///
+/// One pass in `f32` over eight lanes (`relative`), vectorized where the
+/// CPU has AVX2 with the same bits as without.
 pub fn encode_relative(y: &[f32], origin: &[f32], out: &mut Vec<f32>) {
     debug_assert_eq!(y.len(), origin.len());
-    let diff: Vec<f32> = y.iter().zip(origin).map(|(&a, &b)| a - b).collect();
-    encode(&diff, out);
-    let code = Code::view(out).expect("a code just encoded");
-    // ⟨x̄, origin⟩·√D: each coordinate with the sign of its bit, flipped
-    // without a branch (see `encode`).
-    let signed: Vec<f32> = origin
-        .iter()
-        .enumerate()
-        .map(|(i, &a)| f32::from_bits(a.to_bits() ^ (u32::from(!code.bit(i)) << 31)))
-        .collect();
-    let shift = sum4(&signed, |x| x) / (code.padded as f64).sqrt();
-    out.insert(HEADER_WORDS, shift as f32);
+    let padded = y.len().div_ceil(64) * 64;
+    let mut words = vec![0u64; padded / 64];
+    // Coordinates past `y` (none for a rotated residual) are zeros: bit 0
+    // and nothing to any sum.
+    let sums = crate::relative::signs_and_sums(y, origin, &mut words);
+    let sum = |v: [f32; crate::relative::LANES]| v.iter().map(|&x| f64::from(x)).sum::<f64>();
+    let (norm, abs_sum, dot) = (sum(sums.norm_sq).sqrt(), sum(sums.abs), sum(sums.dot));
+    let root = (padded as f64).sqrt();
+    let ip = if norm > 0.0 { (abs_sum / (norm * root)).min(1.0) } else { 1.0 };
+    let popcount: u32 = words.iter().map(|w| w.count_ones()).sum();
+    out.clear();
+    out.reserve(relative_code_words(padded));
+    out.push(f32::from_bits(padded as u32));
+    out.push(norm as f32);
+    out.push(ip as f32);
+    out.push(f32::from_bits(popcount));
+    out.push((dot / root) as f32);
+    for w in words {
+        out.push(f32::from_bits(w as u32));
+        out.push(f32::from_bits((w >> 32) as u32));
+    }
 }
 
 /// A borrowed code.
