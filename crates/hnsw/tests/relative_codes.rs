@@ -6,13 +6,13 @@ mod common;
 
 use std::cell::Cell;
 
-use common::{clustered, exact_topk, recall};
+use common::{clustered, exact_topk, recall, Counting};
 use hnsw::ondisk::{
     bulk_delete, centroid_of, code_len, insert, verify, write_graph_from, LinkCodes, LinkCoder, NeighbourCodes, PageGraph,
     Tid,
 };
 use hnsw::{graph_level, BuildCoding, Cosine, Distance, HnswParams, ParallelBuilder, L2};
-use pagestore::{MemRelation, RelationRead};
+use pagestore::MemRelation;
 
 const DIMS: usize = 128;
 
@@ -22,28 +22,6 @@ fn heap_tid(id: usize) -> Tid {
 
 fn id_of(t: Tid) -> u32 {
     t.blk * 100 + u32::from(t.off) - 1
-}
-
-/// A relation that counts the pages read through it.
-struct Counting<'a> {
-    rel: &'a MemRelation,
-    reads: Cell<usize>,
-}
-
-impl RelationRead for Counting<'_> {
-    type ReadGuard<'g>
-        = <MemRelation as RelationRead>::ReadGuard<'g>
-    where
-        Self: 'g;
-
-    fn nblocks(&self) -> u32 {
-        self.rel.nblocks()
-    }
-
-    fn read(&self, blk: u32) -> Self::ReadGuard<'_> {
-        self.reads.set(self.reads.get() + 1);
-        self.rel.read(blk)
-    }
 }
 
 /// Builds over `data` on one thread (the same graph every time) with

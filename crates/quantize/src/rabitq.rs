@@ -180,16 +180,19 @@ pub fn encode(y: &[f32], out: &mut Vec<f32>) {
     for (word, chunk) in words.iter_mut().zip(y.chunks(64)) {
         *word = chunk.iter().enumerate().fold(0u64, |w, (i, &x)| w | u64::from(x > 0.0) << i);
     }
+    write_code(out, padded, norm, ip, None, &words);
+}
+
+/// Writes a code's words into `out` (cleared first): the header (with
+/// `shift` as the fifth word of a relative code), then the sign words.
+fn write_code(out: &mut Vec<f32>, padded: usize, norm: f64, ip: f64, shift: Option<f64>, words: &[u64]) {
     let popcount: u32 = words.iter().map(|w| w.count_ones()).sum();
     out.clear();
     out.reserve(relative_code_words(padded));
-    out.push(f32::from_bits(padded as u32));
-    out.push(norm as f32);
-    out.push(ip as f32);
-    out.push(f32::from_bits(popcount));
-    for w in words {
-        out.push(f32::from_bits(w as u32));
-        out.push(f32::from_bits((w >> 32) as u32));
+    out.extend([f32::from_bits(padded as u32), norm as f32, ip as f32, f32::from_bits(popcount)]);
+    out.extend(shift.map(|s| s as f32));
+    for &w in words {
+        out.extend([f32::from_bits(w as u32), f32::from_bits((w >> 32) as u32)]);
     }
 }
 
@@ -225,18 +228,7 @@ pub fn encode_relative(y: &[f32], origin: &[f32], out: &mut Vec<f32>) {
     let (norm, abs_sum, dot) = (sum(sums.norm_sq).sqrt(), sum(sums.abs), sum(sums.dot));
     let root = (padded as f64).sqrt();
     let ip = if norm > 0.0 { (abs_sum / (norm * root)).min(1.0) } else { 1.0 };
-    let popcount: u32 = words.iter().map(|w| w.count_ones()).sum();
-    out.clear();
-    out.reserve(relative_code_words(padded));
-    out.push(f32::from_bits(padded as u32));
-    out.push(norm as f32);
-    out.push(ip as f32);
-    out.push(f32::from_bits(popcount));
-    out.push((dot / root) as f32);
-    for w in words {
-        out.push(f32::from_bits(w as u32));
-        out.push(f32::from_bits((w >> 32) as u32));
-    }
+    write_code(out, padded, norm, ip, Some(dot / root), &words);
 }
 
 /// A borrowed code.

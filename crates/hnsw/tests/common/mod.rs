@@ -70,3 +70,25 @@ pub fn recall(truth: &[Vec<u32>], found: &[Vec<u32>]) -> f64 {
         .sum();
     hits as f64 / truth.iter().map(Vec::len).sum::<usize>() as f64
 }
+
+/// A relation that counts the pages read through it.
+pub struct Counting<'a> {
+    pub rel: &'a pagestore::MemRelation,
+    pub reads: std::cell::Cell<usize>,
+}
+
+impl pagestore::RelationRead for Counting<'_> {
+    type ReadGuard<'g>
+        = <pagestore::MemRelation as pagestore::RelationRead>::ReadGuard<'g>
+    where
+        Self: 'g;
+
+    fn nblocks(&self) -> u32 {
+        self.rel.nblocks()
+    }
+
+    fn read(&self, blk: u32) -> Self::ReadGuard<'_> {
+        self.reads.set(self.reads.get() + 1);
+        self.rel.read(blk)
+    }
+}
