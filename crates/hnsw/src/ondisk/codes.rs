@@ -360,10 +360,21 @@ impl LinkCoder {
         &self.centroid
     }
 
-    /// The rotated residual of `v`, or `None` (zero vector under cosine,
-    /// wrong length, or not finite): what relative codes are made of
-    /// ([`LinkCoder::encode_relative_into`]).
+    /// The rotated residual of `v` that codes are made of, or `None` (zero
+    /// vector under cosine, wrong length, or not finite). For relative
+    /// codes ([`LinkCoder::encode_relative_into`]) it is rounded to half
+    /// precision, as a build keeps it (`build_codes`): every writer then
+    /// makes the same code of the same pair, which `verify` checks.
     pub(crate) fn residual(&self, v: &[f32]) -> Option<Vec<f32>> {
+        let mut y = self.rotated(v)?;
+        if self.relative {
+            y.iter_mut().for_each(|x| *x = half::f16::from_f32(*x).to_f32());
+        }
+        Some(y)
+    }
+
+    /// The rotated residual of `v`, exact (queries, plain codes).
+    fn rotated(&self, v: &[f32]) -> Option<Vec<f32>> {
         if v.len() != self.centroid.len() {
             return None;
         }
@@ -375,11 +386,6 @@ impl LinkCoder {
         }
         let mut y = Vec::with_capacity(self.rotation.padded_dims());
         self.rotation.rotate(&r, &mut y);
-        if self.relative {
-            // As a build keeps them (`build_codes`): every writer then makes
-            // the same code of the same pair, which `verify` checks.
-            y.iter_mut().for_each(|x| *x = half::f16::from_f32(*x).to_f32());
-        }
         Some(y)
     }
 
@@ -396,7 +402,7 @@ impl LinkCoder {
     /// the list's owner ([`LinkCoder::encode_in_list`]).
     pub fn encode_into(&self, v: &[f32], out: &mut [u8]) {
         out.fill(0);
-        let Some(y) = self.residual(v).filter(|_| !self.relative) else {
+        let Some(y) = self.rotated(v).filter(|_| !self.relative) else {
             return;
         };
         let mut words = Vec::with_capacity(self.len / 4);
@@ -435,7 +441,7 @@ impl LinkCoder {
     /// ([`LinkQuery::rotated`]).
     pub(crate) fn code_and_query(&self, v: &[f32], epsilon0: f64, code: &mut Vec<f32>, keep: bool) -> LinkQuery {
         code.clear();
-        let y = self.residual(v);
+        let y = self.rotated(v);
         if let Some(y) = &y {
             rabitq::encode(y, code);
         }
@@ -457,7 +463,7 @@ impl LinkCoder {
     /// [`LinkCoder::query`] with bounds of confidence `epsilon0` (see
     /// [`ITERATIVE_EPSILON0`]).
     pub fn query_with_epsilon(&self, q: &[f32], epsilon0: f64) -> LinkQuery {
-        self.prepare(q, self.residual(q), epsilon0)
+        self.prepare(q, self.rotated(q), epsilon0)
     }
 
     /// The query of `q`, whose rotated residual is `y`. For inner product
