@@ -129,3 +129,16 @@ fn inserts_and_vacuum_write_relative_codes_verify_recomputes() {
 }
 
 
+
+#[test]
+fn relative_codes_are_stored_up_to_1600_dimensions_then_centroid_codes() {
+    let kind = |dims: usize| {
+        LinkCoder::for_build(LinkCodes::L2Squared, 16, vec![0.0; dims], true).map(|c| (c.is_relative(), c.len()))
+    };
+    assert_eq!(kind(1_536), Some((true, 212)));
+    assert_eq!(kind(1_600), Some((true, 220)));
+    // Four bytes more no longer fit beside the element: centroid codes.
+    assert_eq!(kind(1_601), Some((false, 224)));
+    assert_eq!(kind(1_664), Some((false, 224)));
+    assert_eq!(kind(1_665), None);
+}
