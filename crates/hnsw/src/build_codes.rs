@@ -17,14 +17,14 @@
 //! linking thread released), so it sees the code too. A code not written
 //! yet reads as zeros, which is no code: no bound.
 
-use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI8, AtomicU16, AtomicU32, Ordering};
 
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 use quantize::rabitq::Estimate;
 
 use crate::graph::HnswError;
-use crate::ondisk::codes::code_len_for;
+use crate::ondisk::codes::{code_len_for, half_scale, power_of_two};
 use crate::ondisk::{LinkCodes, LinkCoder, LinkQuery, Values};
 
 /// `ε₀` of the build's bounds: scans' (see `codes::LINK_EPSILON0`).
@@ -52,26 +52,32 @@ pub struct ElementCodes {
     /// relative coder.
     pub codes: Vec<u8>,
     /// For a relative coder ([`LinkCoder::is_relative`]): every element's
-    /// rotated residual in half precision, `padded` values each (NaN for
-    /// a value with none). Empty for a plain coder.
+    /// rotated residual times `2^scales[id]`, in half precision, `padded`
+    /// values each. Empty for a plain coder.
     pub residuals: Vec<f16>,
     /// Values per residual.
     pub padded: usize,
-    /// Whether element `id` has a residual (a value with a code).
-    pub has_residual: Vec<bool>,
+    /// Each element's power-of-two scale (`codes::half_scale`), or
+    /// [`NO_RESIDUAL`] for a value with no code.
+    pub scales: Vec<i8>,
 }
+
+/// The scale of an element without a residual.
+pub const NO_RESIDUAL: i8 = i8::MIN;
 
 impl ElementCodes {
     /// Element `id`'s rotated residual (relative coders), `None` when
     /// its value has no code.
+    /// The same values as `LinkCoder::residual` gives for the element's
+    /// value.
     pub fn residual(&self, id: u32) -> Option<Vec<f32>> {
-        if !self.has_residual.get(id as usize).copied().unwrap_or(false) {
-            return None;
-        }
+        let scale = self.scales.get(id as usize).copied().filter(|&s| s != NO_RESIDUAL)?;
         let at = id as usize * self.padded;
         let mut out = vec![0f32; self.padded];
         // One vectorized conversion (F16C where the CPU has it).
         self.residuals[at..at + self.padded].convert_to_f32_slice(&mut out);
+        let down = power_of_two(-i32::from(scale));
+        out.iter_mut().for_each(|x| *x *= down);
         Some(out)
     }
 }
@@ -86,7 +92,7 @@ pub fn code_bytes(kind: LinkCodes, dims: usize, m: usize, relative: bool) -> usi
     }
     let plain = stride_of(code_len_for(dims, m, false) / 4) * 4;
     let keeps_residual = relative && plain > 0 && crate::ondisk::codes::relative_kind(kind) && code_len_for(dims, m, true) > 0;
-    plain + if keeps_residual { dims.div_ceil(64) * 64 * size_of::<f16>() + 1 } else { 0 }
+    plain + if keeps_residual { dims.div_ceil(64) * 64 * size_of::<f16>() + size_of::<i8>() } else { 0 }
 }
 
 /// Words from one code of `words` words to the next: whole cache lines, so
@@ -102,8 +108,10 @@ pub(crate) struct BuildCodes<'v> {
     coder: LinkCoder,
     /// The coder the pages get (relative or plain).
     pages_coder: LinkCoder,
-    /// Rotated residuals in half precision (relative coders only).
+    /// Rotated residuals in half precision, scaled (relative coders only).
     residuals: Vec<AtomicU16>,
+    /// Their scales ([`NO_RESIDUAL`] until written).
+    scales: Vec<AtomicI8>,
     padded: usize,
     values: Option<Values<'v>>,
     /// Words per code.
@@ -131,7 +139,9 @@ impl<'v> BuildCodes<'v> {
         let coder = pages_coder.plain();
         let padded = coder.padded_dims();
         let kept = if pages_coder.is_relative() { n * padded } else { 0 };
-        let residuals: Vec<AtomicU16> = (0..kept).map(|_| AtomicU16::new(f16::NAN.to_bits())).collect();
+        let residuals: Vec<AtomicU16> = (0..kept).map(|_| AtomicU16::new(0)).collect();
+        let scales: Vec<AtomicI8> =
+            (0..if kept > 0 { n } else { 0 }).map(|_| AtomicI8::new(NO_RESIDUAL)).collect();
         let len = coder.len() / 4;
         let stride = stride_of(len);
         let words: Vec<AtomicU32> = (0..n * stride + LINE_WORDS).map(|_| AtomicU32::new(0)).collect();
@@ -140,6 +150,7 @@ impl<'v> BuildCodes<'v> {
             coder,
             pages_coder,
             residuals,
+            scales,
             padded,
             values,
             len,
@@ -163,10 +174,14 @@ impl<'v> BuildCodes<'v> {
                 slot.store(w.to_bits(), Ordering::Relaxed);
             }
             if let Some(y) = query.rotated().filter(|_| keep) {
+                let scale = half_scale(y);
+                let up = power_of_two(scale);
                 let slots = &self.residuals[id as usize * self.padded..][..self.padded];
                 for (slot, &x) in slots.iter().zip(y) {
-                    slot.store(f16::from_f32(x).to_bits(), Ordering::Relaxed);
+                    slot.store(f16::from_f32(x * up).to_bits(), Ordering::Relaxed);
                 }
+                // |scale| ≤ 100 (`half_scale`).
+                self.scales[id as usize].store(scale as i8, Ordering::Relaxed);
             }
         }
         query
@@ -215,15 +230,14 @@ impl<'v> BuildCodes<'v> {
     pub(crate) fn into_codes(self) -> ElementCodes {
         let n = (self.words.len() - LINE_WORDS) / self.stride;
         if self.pages_coder.is_relative() {
-            // A residual never written (no code) is still NaN.
             let residuals: Vec<f16> = self.residuals.into_iter().map(|h| f16::from_bits(h.into_inner())).collect();
-            let has_residual = residuals.chunks_exact(self.padded.max(1)).map(|y| !y[0].is_nan()).collect();
-            return ElementCodes { coder: self.pages_coder, codes: Vec::new(), residuals, padded: self.padded, has_residual };
+            let scales = self.scales.into_iter().map(AtomicI8::into_inner).collect();
+            return ElementCodes { coder: self.pages_coder, codes: Vec::new(), residuals, padded: self.padded, scales };
         }
         let mut codes = Vec::with_capacity(n * self.len * 4);
         for id in 0..n as u32 {
             codes.extend(self.slots(id).iter().flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes()));
         }
-        ElementCodes { coder: self.pages_coder, codes, residuals: Vec::new(), padded: 0, has_residual: Vec::new() }
+        ElementCodes { coder: self.pages_coder, codes, residuals: Vec::new(), padded: 0, scales: Vec::new() }
     }
 }

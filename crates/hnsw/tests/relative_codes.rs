@@ -142,3 +142,29 @@ fn relative_codes_are_stored_up_to_1600_dimensions_then_centroid_codes() {
     assert_eq!(kind(1_664), Some((false, 224)));
     assert_eq!(kind(1_665), None);
 }
+
+/// Relative codes are made from residuals kept in half precision, scaled
+/// by a power of two per element: values around 1e-8 (zero in half
+/// precision unscaled) or 1e6 (infinite) bound as tightly as values
+/// around 1, and every writer makes the same codes (`verify`).
+#[test]
+fn relative_codes_work_at_any_scale() {
+    let (data, queries) = clustered(3_000, 50, DIMS, 30, 51);
+    let reads_at = |scale: f32| {
+        let scaled = |v: &Vec<Vec<f32>>| -> Vec<Vec<f32>> { v.iter().map(|x| x.iter().map(|&a| a * scale).collect()).collect() };
+        let (data, queries) = (scaled(&data), scaled(&queries));
+        let rel = build(&data, L2, LinkCodes::L2Squared, true);
+        for (id, v) in data.iter().enumerate().take(200) {
+            insert(&rel, &L2, v, heap_tid(10_000 + id), graph_level(16, id as u64, HnswParams::default().m)).unwrap();
+        }
+        verify(&rel, &L2).unwrap();
+        let (recall, reads) = measure(&rel, L2, &data, &queries, 20);
+        assert!(recall >= 0.9, "scale {scale}: recall {recall}");
+        reads
+    };
+    let unit = reads_at(1.0);
+    for scale in [1e-8, 1e6] {
+        let reads = reads_at(scale);
+        assert!((reads - unit).abs() <= 0.05 * unit, "scale {scale}: {reads} page reads per query, {unit} at scale 1");
+    }
+}

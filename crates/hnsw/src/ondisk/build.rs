@@ -392,7 +392,7 @@ pub fn write_graph_from<'c, R: RelationWrite, D: Distance>(
         }
         NeighbourCodes::Made(made) => {
             let complete = if made.coder.is_relative() {
-                made.residuals.len() == graph.len() * made.padded && made.has_residual.len() == graph.len()
+                made.residuals.len() == graph.len() * made.padded && made.scales.len() == graph.len()
             } else {
                 made.codes.len() == graph.len() * len
             };

@@ -368,7 +368,9 @@ impl LinkCoder {
     pub(crate) fn residual(&self, v: &[f32]) -> Option<Vec<f32>> {
         let mut y = self.rotated(v)?;
         if self.relative {
-            y.iter_mut().for_each(|x| *x = half::f16::from_f32(*x).to_f32());
+            let scale = half_scale(&y);
+            let (up, down) = (power_of_two(scale), power_of_two(-scale));
+            y.iter_mut().for_each(|x| *x = half::f16::from_f32(*x * up).to_f32() * down);
         }
         Some(y)
     }
@@ -483,6 +485,24 @@ impl LinkCoder {
         }
         LinkQuery { kind: self.kind, query: Some(Query::with_epsilon(&y, epsilon0)), inner, relative, rotated: None }
     }
+}
+
+/// The power of two `k` that puts the largest magnitude of `y` times `2^k`
+/// in `[2¹⁴, 2¹⁵)`: half precision then keeps 11 significant bits of every
+/// coordinate near the largest, whatever the values' scale (unscaled, a
+/// residual of values around 1e-8 would round to zero, and above 6.5e4
+/// infinite). 0 for a zero or non-finite `y`.
+pub(crate) fn half_scale(y: &[f32]) -> i32 {
+    let max = y.iter().fold(0f32, |m, x| m.max(x.abs()));
+    if !(max > 0.0 && max.is_finite()) {
+        return 0;
+    }
+    (14 - max.log2().floor() as i32).clamp(-100, 100)
+}
+
+/// `2^k` for `|k| ≤ 126`, exactly.
+pub(crate) fn power_of_two(k: i32) -> f32 {
+    f32::from_bits(((k.clamp(-126, 127) + 127) as u32) << 23)
 }
 
 /// Writes code words as little-endian bytes.
