@@ -168,8 +168,10 @@ impl Rotation {
 /// multiple of 64) into `out` (cleared first).
 pub fn encode(y: &[f32], out: &mut Vec<f32>) {
     let padded = y.len().div_ceil(64) * 64;
-    let norm = sum4(y, |x| x * x).sqrt();
-    let abs_sum = sum4(y, f64::abs);
+    // Summed in order, in f64: an index built by an earlier version holds
+    // codes summed so, and `verify` recomputes them bit for bit.
+    let norm = y.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+    let abs_sum: f64 = y.iter().map(|&x| f64::from(x).abs()).sum();
     // ⟨ō, o⟩ = Σ|y_i| / (‖y‖ √D); a zero residual is coded exactly by any
     // bits (its distance is ‖q − c‖), so it gets 1 (no error).
     let ip = if norm > 0.0 { (abs_sum / (norm * (padded as f64).sqrt())).min(1.0) } else { 1.0 };
@@ -194,20 +196,6 @@ fn write_code(out: &mut Vec<f32>, padded: usize, norm: f64, ip: f64, shift: Opti
     for &w in words {
         out.extend([f32::from_bits(w as u32), f32::from_bits((w >> 32) as u32)]);
     }
-}
-
-/// `Σ f(x_i)` in `f64`, over four interleaved partial sums (one chain of
-/// dependent additions was most of `encode`'s time).
-fn sum4(y: &[f32], f: impl Fn(f64) -> f64) -> f64 {
-    let mut acc = [0f64; 4];
-    let chunks = y.chunks_exact(4);
-    let tail: f64 = chunks.remainder().iter().map(|&x| f(f64::from(x))).sum();
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a += f(f64::from(x));
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// Encodes `y − origin` (both rotated residuals from the same centroid,
