@@ -7,6 +7,7 @@ pub mod hnsw;
 pub mod ivf;
 pub mod offload;
 pub mod opclass;
+pub mod toast_peek;
 pub mod words;
 
 use ::hnsw::ondisk::{OnDiskError, PageGraph, Tid};

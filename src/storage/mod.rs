@@ -15,6 +15,7 @@
 //!   with [`PgRelation::log_all_pages`].
 
 mod recent;
+pub mod toast_memo;
 
 use std::ops::{Deref, DerefMut};
 

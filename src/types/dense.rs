@@ -10,6 +10,7 @@ use vectors::{dense, text, ErrorKind, VectorError};
 use super::dense_kinds::{DenseType, Embedding, HalfEmbedding};
 use super::layout::{dense_datum, dense_slice};
 use crate::fmgr::{self, arg, arg_i32, OrRaise};
+use crate::storage::toast_memo;
 
 /// Argument `n` as the stored elements of `T`.
 ///
@@ -114,8 +115,29 @@ type Metric<E> = fn(&[E], &[E]) -> f64;
 /// A distance as float8, from the pair of operands.
 unsafe fn distance<T: DenseType>(fcinfo: FunctionCallInfo, f: Metric<T::Elem>) -> Datum {
     // SAFETY: distance functions receive two non-null T.
+    if let Some(d) = unsafe { remembered_distance::<T>(fcinfo, f) } {
+        return fmgr::f64_datum(d);
+    }
+    // SAFETY: as above.
     let (a, b) = unsafe { dense_pair::<T>(fcinfo) };
     fmgr::f64_datum(f(a, b))
+}
+
+/// `f(a, b)` where `a` is stored out of line and an index scan remembers
+/// its value (`storage::toast_memo`: the row it has just returned), without
+/// fetching it; `None` otherwise (then the caller detoasts as usual, and
+/// reports any error).
+///
+/// # Safety
+/// As [`distance`].
+unsafe fn remembered_distance<T: DenseType>(fcinfo: FunctionCallInfo, f: Metric<T::Elem>) -> Option<f64> {
+    // SAFETY: argument 0 is a non-null T datum.
+    let key = unsafe { toast_memo::key_of(arg(fcinfo, 0)) }.filter(|&key| toast_memo::remembers(key))?;
+    // SAFETY: argument 1 is a non-null T datum; read before the memory is
+    // borrowed, as reading it may raise an ERROR (and only on a hit, as a
+    // miss reads it again).
+    let b = unsafe { dense_arg::<T>(fcinfo, 1) };
+    toast_memo::with_remembered(key, |words| T::from_words(words).filter(|a| a.len() == b.len()).map(|a| f(a, b))).flatten()
 }
 
 /// An elementwise arithmetic operator.

@@ -8,6 +8,7 @@
 //!   the unbiased distance estimator and its probabilistic error bound.
 
 mod fused;
+mod hadamard;
 pub mod rabitq;
 mod relative;
 pub mod sq8;

@@ -95,7 +95,8 @@ impl BuildState {
             ),
             "Building will take longer: the rest of the table is inserted into the graph on pages. Raise maintenance_work_mem to build faster."
         );
-        self.write_collected();
+        // The spill NOTICE already asks for more memory.
+        self.write_collected(false);
         self.spilled = true;
     }
 
@@ -104,12 +105,14 @@ impl BuildState {
         Collected::new(self.dims, self.params, self.opclass, made_codes)
     }
 
-    fn write_collected(&mut self) {
+    /// Builds and writes the collected values; `say_codes`: NOTICE when
+    /// memory makes the neighbour codes centroid codes.
+    fn write_collected(&mut self, say_codes: bool) {
         let empty = self.empty_collection();
         let collected = std::mem::replace(&mut self.collected, empty);
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_GRAPH);
         let (link_codes, _) = link_codes_of(self.stored, self.neighbour_codes);
-        let (built, codes, tids) = collected.build(self.budget);
+        let (built, codes, tids) = collected.build(self.budget, say_codes);
         report(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE);
         write_graph(&self.rel, self.stored, link_codes, &built, codes.as_ref(), &tids);
     }
@@ -255,7 +258,7 @@ pub unsafe extern "C-unwind" fn ambuild(
             std::ptr::null_mut(),
         );
         if !state.spilled {
-            state.write_collected();
+            state.write_collected(true);
         }
         state.rel.log_all_pages();
         let result = pg_sys::palloc0(size_of::<pg_sys::IndexBuildResult>()).cast::<pg_sys::IndexBuildResult>();
@@ -276,7 +279,7 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
         let (dims, (params, neighbour_codes)) = (fixed_dims(index, opclass), params_of(index));
         let stored = stored_metric_for(opclass, dims, params.m);
         let (link_codes, made_codes) = link_codes_of(stored, neighbour_codes);
-        let (built, codes, tids) = Collected::new(dims, params, opclass, made_codes).build(0);
+        let (built, codes, tids) = Collected::new(dims, params, opclass, made_codes).build(0, false);
         write_graph(&rel, stored, link_codes, &built, codes.as_ref(), &tids);
         rel.log_all_pages();
     }

@@ -72,12 +72,28 @@ impl Collected {
     /// value's rotated residual in half precision until the pages are
     /// written, which must fit in `budget` next to the rest (with the link
     /// codes when `linked`). Otherwise the codes are plain.
-    fn relative_fits(&self, budget: usize, linked: bool) -> bool {
+    fn relative_fits(&self, budget: usize, linked: bool, say_fallback: bool) -> bool {
         let (kind, dims, m) = (self.codes, self.builder.dims(), self.params.m);
         let with = hnsw::build_codes::code_bytes(kind, dims, m, true);
         let extra = self.len() * with.saturating_sub(hnsw::build_codes::code_bytes(kind, dims, m, false));
         let links = if linked { hnsw::estimate_bytes(self.len(), hnsw::link::packed_words(dims), m) } else { 0 };
-        extra > 0 && self.estimated_bytes(m) + links + extra <= budget
+        let needed = self.estimated_bytes(m) + links + extra;
+        let fits = needed <= budget;
+        if extra > 0 && !fits && say_fallback {
+            // The index works either way, but its scans read more pages on
+            // clustered data: say how to get the faster codes.
+            pgrx::ereport!(
+                pgrx::PgLogLevel::NOTICE,
+                PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+                "ember_hnsw neighbour codes are relative to the index's centroid, not to each list's owner",
+                format!(
+                    "Codes relative to each owner need about {} MB of maintenance_work_mem for these {} values; raise it and REINDEX for faster scans.",
+                    needed.div_ceil(1 << 20),
+                    self.len()
+                )
+            );
+        }
+        extra > 0 && fits
     }
 
     /// Builds the graph, reporting progress and honouring query cancel;
@@ -86,9 +102,10 @@ impl Collected {
     /// half-precision link codes when the values allow it
     /// ([`WordMetric::half_link`]) and the codes fit in `budget` bytes
     /// next to the values.
-    pub fn build(self, budget: usize) -> (Built, Option<ElementCodes>, Vec<Tid>) {
+    /// `say_fallback`: NOTICE when the codes cannot be relative for memory.
+    pub fn build(self, budget: usize, say_fallback: bool) -> (Built, Option<ElementCodes>, Vec<Tid>) {
         let link = self.half_link(budget);
-        let coder = self.coder(self.relative_fits(budget, link.is_some()));
+        let coder = self.coder(self.relative_fits(budget, link.is_some(), say_fallback));
         let Self { builder, params, tids, .. } = self;
         let (built, codes) = match (link, builder.flat_vectors()) {
             (Some((link, packing)), Some(values)) => {

@@ -18,10 +18,11 @@ use pgrx::pg_sys;
 
 use super::super::glue::{alloc_orderby_outputs, rescan_query};
 use super::super::opclass::opclass_of;
+use super::super::toast_peek::ToastPeek;
 use super::super::words::{type_name, ElemKind, WordMetric};
 use super::super::{open_graph, set_heap_tid};
 use crate::gucs::{self, IterativeScan};
-use crate::storage::PgRelation;
+use crate::storage::{toast_memo, PgRelation};
 
 type Graph = PageGraph<'static, PgRelation, WordMetric>;
 
@@ -42,6 +43,8 @@ struct ScanState {
     /// `‖query‖₂`, for the lower bounds of an index of codes.
     query_norm: f64,
     returned: usize,
+    /// Remembers returned rows' values by TOAST pointer (set by amgettuple).
+    toast: Option<ToastPeek>,
 }
 
 impl ScanState {
@@ -49,6 +52,8 @@ impl ScanState {
         self.iter = None;
         self.graph = None;
         self.returned = 0;
+        self.toast = None;
+        toast_memo::forget();
     }
 
     /// Starts the search for the current query; false when the index is empty.
@@ -110,6 +115,15 @@ impl ScanState {
             let found = if self.metric.sq8 {
                 let (metric, norm) = (self.metric, self.query_norm);
                 graph.live_element(node, |heap, code| (heap, Some(metric.lower_bound(approx, norm, code))))
+            } else if let Some(peek) = self.toast.as_mut().filter(|p| p.active()) {
+                let found = graph.live_element(node, |heap, words| {
+                    peek.keep(words);
+                    (heap, None)
+                });
+                if let Some((heap, _)) = found {
+                    peek.remember(heap);
+                }
+                found
             } else {
                 graph.live_heap_tid(node).map(|heap| (heap, None))
             };
@@ -146,6 +160,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
             query_is_null: true,
             query_norm: 0.0,
             returned: 0,
+            toast: None,
         };
         alloc_orderby_outputs(scan, norderbys);
         (*scan).opaque = crate::am::owned_by_memory_context(state).cast();
@@ -192,6 +207,8 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, directio
         }
         if s.iter.is_none() && s.returned == 0 {
             s.start();
+            let dims = s.graph.as_ref().map_or(0, |g| g.meta().dims as usize);
+            s.toast = ToastPeek::new((*scan).heapRelation, (*scan).indexRelation, s.metric, dims);
         }
         match s.next() {
             Some((tid, lower_bound)) => {
@@ -212,6 +229,7 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, directio
 
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
+    toast_memo::forget();
     // SAFETY: scan is ours; the state is freed now instead of at context reset.
     unsafe {
         crate::am::drop_owned((*scan).opaque.cast());

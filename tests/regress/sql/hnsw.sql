@@ -285,7 +285,18 @@ SELECT ember_hnsw_verify('big_v');
 -- the graph depends on thread timing and random levels)
 SELECT count(*) >= 58 AS found FROM (SELECT b.id FROM big b
     WHERE (SELECT id FROM big ORDER BY v <-> b.v LIMIT 1) = b.id AND b.id % 100 = 0) t;
-DROP TABLE big;
+
+-- A build whose graph fits in maintenance_work_mem, but not with the
+-- residuals that neighbour codes relative to each list's owner need, says
+-- it makes centroid codes instead.
+CREATE TABLE mid AS SELECT * FROM big WHERE id <= 2500;
+SET maintenance_work_mem = '1MB';
+SET client_min_messages = notice;
+CREATE INDEX mid_v ON mid USING ember_hnsw (v);
+SET client_min_messages = warning;
+RESET maintenance_work_mem;
+SELECT ember_hnsw_verify('mid_v');
+DROP TABLE big, mid;
 
 -- Options are kept and shown.
 SELECT indexdef FROM pg_indexes WHERE indexname = 'items_v';

@@ -1,0 +1,96 @@
+-- Values stored out of line (TOAST). The executor computes `v <-> q` again
+-- for every row an index scan returns; the scan hands it each row's value,
+-- so that reads no TOAST block, and gives exactly what an exact scan gives.
+SET client_min_messages = warning;
+SET enable_seqscan = off;
+CREATE FUNCTION wide_value(i int) RETURNS embedding
+    AS $$ SELECT ARRAY(SELECT sin(i * 0.37 + j * 1.3) + cos(i * j * 0.011) FROM generate_series(1, 600) j)::embedding $$
+    LANGUAGE sql IMMUTABLE;
+CREATE TABLE wide (id int PRIMARY KEY, note text, v embedding(600));
+INSERT INTO wide SELECT i, 'row ' || i, wide_value(i) FROM generate_series(1, 300) i;
+SELECT pg_relation_size(reltoastrelid) > 0 AS stored_out_of_line FROM pg_class WHERE relname = 'wide';
+CREATE INDEX wide_v ON wide USING ember_hnsw (v embedding_l2_ops);
+VACUUM ANALYZE wide;
+SET plan_cache_mode = force_generic_plan;
+PREPARE nearest(embedding) AS SELECT id, v <-> $1 FROM wide ORDER BY v <-> $1 LIMIT 5;
+EXPLAIN (COSTS OFF) EXECUTE nearest(wide_value(17));
+DEALLOCATE nearest;
+RESET plan_cache_mode;
+
+-- The distances through the index, the TOAST blocks that took, then the
+-- same rows and distances by an exact scan.
+BEGIN;
+SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) AS toast_before FROM pg_class WHERE relname = 'wide' \gset
+SELECT id, round((v <-> wide_value(17))::numeric, 6) AS distance FROM wide ORDER BY v <-> wide_value(17) LIMIT 5;
+SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) - :toast_before AS toast_blocks_read FROM pg_class WHERE relname = 'wide';
+COMMIT;
+CREATE TABLE wide_by_index AS
+SELECT id, v <-> wide_value(17) AS d, v <-> wide_value(200) AS other FROM wide ORDER BY v <-> wide_value(17) LIMIT 20;
+SET enable_indexscan = off;
+SET enable_seqscan = on;
+CREATE TABLE wide_exact AS
+SELECT id, v <-> wide_value(17) AS d, v <-> wide_value(200) AS other FROM wide ORDER BY v <-> wide_value(17) LIMIT 20;
+RESET enable_indexscan;
+SET enable_seqscan = off;
+-- Bit for bit, for the ordering value and for another distance of the row.
+SELECT count(*) AS rows, count(*) FILTER (WHERE i.d = e.d AND i.other = e.other) AS same
+FROM wide_by_index i JOIN wide_exact e USING (id);
+
+-- After HOT updates (the row keeps its TOAST pointer) and updates of the
+-- values (new pointers, new index entries), and a VACUUM.
+UPDATE wide SET note = 'changed' WHERE id BETWEEN 1 AND 60;
+UPDATE wide SET v = wide_value(1000 + id) WHERE id BETWEEN 61 AND 120;
+DELETE FROM wide WHERE id BETWEEN 121 AND 140;
+VACUUM wide;
+DROP TABLE wide_by_index, wide_exact;
+CREATE TABLE wide_by_index AS
+SELECT id, v <-> wide_value(1070) AS d FROM wide ORDER BY v <-> wide_value(1070) LIMIT 20;
+SET enable_indexscan = off;
+SET enable_seqscan = on;
+CREATE TABLE wide_exact AS
+SELECT id, v <-> wide_value(1070) AS d FROM wide ORDER BY v <-> wide_value(1070) LIMIT 20;
+RESET enable_indexscan;
+SET enable_seqscan = off;
+SELECT count(*) AS rows, count(*) FILTER (WHERE i.d = e.d) AS same FROM wide_by_index i JOIN wide_exact e USING (id);
+SELECT id, round(d::numeric, 6) AS distance FROM wide_by_index ORDER BY d, id LIMIT 3;
+DROP TABLE wide_by_index, wide_exact;
+
+-- A filter that drops most rows before their distance is computed: the
+-- scan stops remembering rows after a few (their distances are not asked
+-- for); the rows and distances are still the exact scan's.
+SET ember.iterative_scan = relaxed_order;
+CREATE TABLE wide_by_index AS SELECT id, v <-> wide_value(33) AS d FROM wide
+WHERE id % 10 = 3 ORDER BY v <-> wide_value(33) LIMIT 12;
+RESET ember.iterative_scan;
+SET enable_indexscan = off;
+SET enable_seqscan = on;
+CREATE TABLE wide_exact AS SELECT id, v <-> wide_value(33) AS d FROM wide
+WHERE id % 10 = 3 ORDER BY v <-> wide_value(33) LIMIT 12;
+RESET enable_indexscan;
+SET enable_seqscan = off;
+SELECT count(*) AS rows, count(*) FILTER (WHERE i.d = e.d) AS same FROM wide_by_index i JOIN wide_exact e USING (id);
+DROP TABLE wide_by_index, wide_exact;
+
+-- Cosine and inner product the same way.
+DROP INDEX wide_v;
+CREATE INDEX wide_v_cos ON wide USING ember_hnsw (v embedding_cosine_ops);
+BEGIN;
+SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) AS toast_before FROM pg_class WHERE relname = 'wide' \gset
+SELECT id, round((v <=> wide_value(5))::numeric, 6) AS distance FROM wide ORDER BY v <=> wide_value(5) LIMIT 3;
+SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) - :toast_before AS toast_blocks_read FROM pg_class WHERE relname = 'wide';
+COMMIT;
+SET enable_indexscan = off;
+SET enable_seqscan = on;
+SELECT id, round((v <=> wide_value(5))::numeric, 6) AS distance FROM wide ORDER BY v <=> wide_value(5) LIMIT 3;
+RESET enable_indexscan;
+SET enable_seqscan = off;
+DROP INDEX wide_v_cos;
+CREATE INDEX wide_v_ip ON wide USING ember_hnsw (v embedding_ip_ops);
+SELECT id, round((v <#> wide_value(9))::numeric, 6) AS distance FROM wide ORDER BY v <#> wide_value(9) LIMIT 3;
+SET enable_indexscan = off;
+SET enable_seqscan = on;
+SELECT id, round((v <#> wide_value(9))::numeric, 6) AS distance FROM wide ORDER BY v <#> wide_value(9) LIMIT 3;
+RESET enable_indexscan;
+SET enable_seqscan = off;
+DROP TABLE wide;
+DROP FUNCTION wide_value(int);
