@@ -8,10 +8,11 @@ use pgrx::pg_sys;
 use super::words::{ElemKind, WordMetric};
 use crate::storage::toast_memo;
 
-/// Values below this many dimensions (4 KB pages aside) stay in the row
-/// unless other columns make it large: with a few misses the scan stops
-/// looking, so tables that do not store them out of line pay little.
-const MIN_DIMS: usize = 256;
+/// Values smaller than this stay in the row (TOAST moves values out of
+/// rows of over about 2 KB) unless other columns make it large: with a
+/// few misses a scan stops looking, so tables that keep them in the row
+/// pay little.
+const MIN_VALUE_BYTES: usize = 1024;
 
 /// Rows read without finding an out-of-line value before a scan stops
 /// looking (for the rest of that scan).
@@ -37,14 +38,20 @@ pub struct ToastPeek {
 
 impl ToastPeek {
     /// For a scan of `index` over the table `heap` whose elements are
-    /// `metric` over `dims` dimensions: only plain `embedding` elements
-    /// (their words are the value's, bit for bit) of a table column
-    /// (not an expression), wide enough to be stored out of line.
+    /// `metric` over `dims` dimensions: only elements that hold a dense
+    /// value's own `f32` words (not codes; half values widened, exactly)
+    /// of a table column (not an expression), wide enough to be stored
+    /// out of line.
     ///
     /// # Safety
     /// `heap` (may be null) and `index` are open for the scan.
     pub unsafe fn new(heap: pg_sys::Relation, index: pg_sys::Relation, metric: WordMetric, dims: usize) -> Option<Self> {
-        if heap.is_null() || metric.kind != ElemKind::Dense || metric.sq8 || dims < MIN_DIMS {
+        let element_bytes = match metric.kind {
+            ElemKind::Dense => size_of::<f32>(),
+            ElemKind::Half => size_of::<half::f16>(),
+            ElemKind::Sparse | ElemKind::Multi => return None,
+        };
+        if heap.is_null() || metric.sq8 || dims * element_bytes < MIN_VALUE_BYTES {
             return None;
         }
         // SAFETY: an open index has its pg_index row; indkey has one entry

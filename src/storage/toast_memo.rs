@@ -15,8 +15,9 @@
 //! TOAST pointer looks it up ([`with_remembered`]) before detoasting.
 //!
 //! Why that is the value behind the pointer: an element holds the exact
-//! `f32` words of the heap tuple at its TID (the scan only remembers plain
-//! `embedding` elements), and every tuple of that TID's HOT chain carries
+//! `f32` words of the heap tuple at its TID (the scan only remembers
+//! elements that are values, not codes; `halfembedding` values widened to
+//! `f32` narrow back exactly), and every tuple of that TID's HOT chain carries
 //! the same pointer for the indexed column (a HOT update leaves indexed
 //! columns unchanged, and an unchanged out-of-line value keeps its
 //! pointer). A TOAST value is never changed in place, and its OID is not

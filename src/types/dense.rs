@@ -137,7 +137,7 @@ unsafe fn remembered_distance<T: DenseType>(fcinfo: FunctionCallInfo, f: Metric<
     // borrowed, as reading it may raise an ERROR (and only on a hit, as a
     // miss reads it again).
     let b = unsafe { dense_arg::<T>(fcinfo, 1) };
-    toast_memo::with_remembered(key, |words| T::from_words(words).filter(|a| a.len() == b.len()).map(|a| f(a, b))).flatten()
+    toast_memo::with_remembered(key, |words| (words.len() == b.len()).then(|| f(&T::from_words(words), b))).flatten()
 }
 
 /// An elementwise arithmetic operator.

@@ -27,9 +27,9 @@ pub trait DenseType {
     fn l1(a: &[Self::Elem], b: &[Self::Elem]) -> f32;
     /// Cosine distance (NaN when a norm is zero).
     fn cosine(a: &[Self::Elem], b: &[Self::Elem]) -> f64;
-    /// A value's elements from its `f32` words, where they are the same
-    /// bits (an index's copy of the value).
-    fn from_words(words: &[f32]) -> Option<&[Self::Elem]>;
+    /// A value's elements from an index's copy of it, its `f32` words
+    /// (exact: half values widen to `f32` and narrow back unchanged).
+    fn from_words(words: &[f32]) -> Cow<'_, [Self::Elem]>;
 }
 
 /// `embedding`: f32 elements.
@@ -56,8 +56,8 @@ impl DenseType for Embedding {
     fn cosine(a: &[f32], b: &[f32]) -> f64 {
         distance::cosine_distance(a, b)
     }
-    fn from_words(words: &[f32]) -> Option<&[f32]> {
-        Some(words)
+    fn from_words(words: &[f32]) -> Cow<'_, [f32]> {
+        Cow::Borrowed(words)
     }
 }
 
@@ -85,7 +85,7 @@ impl DenseType for HalfEmbedding {
     fn cosine(a: &[f16], b: &[f16]) -> f64 {
         distance::cosine_distance_f16(a, b)
     }
-    fn from_words(_: &[f32]) -> Option<&[f16]> {
-        None
+    fn from_words(words: &[f32]) -> Cow<'_, [f16]> {
+        Cow::Owned(words.iter().map(|&x| f16::from_f32(x)).collect())
     }
 }

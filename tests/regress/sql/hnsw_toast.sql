@@ -94,3 +94,26 @@ RESET enable_indexscan;
 SET enable_seqscan = off;
 DROP TABLE wide;
 DROP FUNCTION wide_value(int);
+
+-- halfembedding the same way (its index holds the values widened to f32,
+-- which narrow back exactly).
+CREATE FUNCTION half_value(i int) RETURNS halfembedding
+    AS $$ SELECT ARRAY(SELECT sin(i * 0.37 + j * 1.3) FROM generate_series(1, 1200) j)::halfembedding $$
+    LANGUAGE sql IMMUTABLE;
+CREATE TABLE wide_half (id int PRIMARY KEY, v halfembedding(1200));
+INSERT INTO wide_half SELECT i, half_value(i) FROM generate_series(1, 200) i;
+SELECT pg_relation_size(reltoastrelid) > 0 AS stored_out_of_line FROM pg_class WHERE relname = 'wide_half';
+CREATE INDEX ON wide_half USING ember_hnsw (v halfembedding_l2_ops);
+BEGIN;
+SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) AS toast_before FROM pg_class WHERE relname = 'wide_half' \gset
+CREATE TABLE half_by_index AS SELECT id, v <-> half_value(7) AS d FROM wide_half ORDER BY v <-> half_value(7) LIMIT 10;
+SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) - :toast_before AS toast_blocks_read FROM pg_class WHERE relname = 'wide_half';
+COMMIT;
+SET enable_indexscan = off;
+SET enable_seqscan = on;
+CREATE TABLE half_exact AS SELECT id, v <-> half_value(7) AS d FROM wide_half ORDER BY v <-> half_value(7) LIMIT 10;
+RESET enable_indexscan;
+SET enable_seqscan = off;
+SELECT count(*) AS rows, count(*) FILTER (WHERE i.d = e.d) AS same FROM half_by_index i JOIN half_exact e USING (id);
+DROP TABLE wide_half, half_by_index, half_exact;
+DROP FUNCTION half_value(int);
