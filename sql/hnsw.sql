@@ -46,5 +46,11 @@ CREATE OPERATOR CLASS sparseembedding_l1_ops FOR TYPE sparseembedding USING embe
 
 CREATE FUNCTION ember_hnsw_verify(index regclass) RETURNS bigint
     AS 'MODULE_PATHNAME', 'ember_hnsw_verify' LANGUAGE C STRICT VOLATILE;
+CREATE FUNCTION ember_hnsw_info(index regclass, OUT dimensions int, OUT m int, OUT ef_construction int,
+                                OUT elements bigint, OUT entry_level int, OUT pages bigint,
+                                OUT stored text, OUT neighbour_codes text)
+    AS 'MODULE_PATHNAME', 'ember_hnsw_info' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION ember_hnsw_info(regclass) IS
+    'What an ember_hnsw index''s metapage records: dimensions, m, ef_construction, elements (as of the build or last VACUUM), the entry point''s level, pages, what the elements store (values or sq8 codes) and what the neighbour codes are relative to (none, centroid or owner)';
 COMMENT ON FUNCTION ember_hnsw_verify(regclass) IS
     'Checks an ember_hnsw index (pages, links, reachability of every table row); returns its live element count or raises XX002';

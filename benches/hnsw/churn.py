@@ -35,6 +35,25 @@ def text(v):
     return "[" + ",".join(f"{x:.6g}" for x in v) + "]"
 
 
+def common_args(ap):
+    """The options every bench of this kind takes."""
+    ap.add_argument("--dbname", default="hnsw_bench")
+    ap.add_argument("--no-pgvector", action="store_true")
+    ap.add_argument("--command", default="")
+
+
+def clustered_base(seed, rows, dim):
+    """The generator (for later draws), the 32 centres and `rows` rows."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((32, dim)).astype(np.float32)
+    return rng, centres, clustered(rng, rows, dim, centres)
+
+
+def connect(dbname):
+    return psycopg.connect(f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname={dbname}",
+                           autocommit=True)
+
+
 def copy_rows(conn, table, ids, vecs):
     buf = io.StringIO()
     for i, v in zip(ids, vecs):
@@ -99,20 +118,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--fraction", type=float, default=0.25, help="rows updated per round")
     ap.add_argument("--ef", type=int, default=40)
-    ap.add_argument("--dbname", default="hnsw_bench")
-    ap.add_argument("--no-pgvector", action="store_true")
-    ap.add_argument("--command", default="")
+    common_args(ap)
     args = ap.parse_args()
     load_start = loadavg()
-    rng = np.random.default_rng(7)
-    centres = rng.standard_normal((32, args.dim)).astype(np.float32)
-    base = clustered(rng, args.rows, args.dim, centres)
+    rng, centres, base = clustered_base(7, args.rows, args.dim)
     per_round = int(args.rows * args.fraction)
     updates = [(np.sort(rng.choice(args.rows, per_round, replace=False)), clustered(rng, per_round, args.dim, centres))
                for _ in range(args.rounds)]
     queries = clustered(rng, 200, args.dim, centres)
-    conn = psycopg.connect(f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname={args.dbname}",
-                           autocommit=True)
+    conn = connect(args.dbname)
     methods = ["ember"] + ([] if args.no_pgvector else ["pgvector"])
     if not args.no_pgvector:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")

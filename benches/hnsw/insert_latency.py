@@ -14,11 +14,10 @@ import sys
 import time
 
 import numpy as np
-import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_hnsw import log, loadavg  # noqa: E402
-from churn import clustered, copy_rows, text  # noqa: E402
+from churn import clustered, clustered_base, common_args, connect, copy_rows, text  # noqa: E402
 
 METHODS = {
     "no index (embedding)": ("embedding", None, None),
@@ -51,17 +50,12 @@ def main():
     ap.add_argument("--rows", type=int, default=20000)
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--inserts", type=int, default=2000)
-    ap.add_argument("--dbname", default="hnsw_bench")
-    ap.add_argument("--no-pgvector", action="store_true")
-    ap.add_argument("--command", default="")
+    common_args(ap)
     args = ap.parse_args()
     load_start = loadavg()
-    rng = np.random.default_rng(11)
-    centres = rng.standard_normal((32, args.dim)).astype(np.float32)
-    base = clustered(rng, args.rows, args.dim, centres)
+    rng, centres, base = clustered_base(11, args.rows, args.dim)
     new = [text(v) for v in clustered(rng, args.inserts, args.dim, centres)]
-    conn = psycopg.connect(f"host={os.environ['PGHOST']} port={os.environ['PGPORT']} user=postgres dbname={args.dbname}",
-                           autocommit=True)
+    conn = connect(args.dbname)
     methods = [m for m in METHODS if not (args.no_pgvector and m == "pgvector")]
     if not args.no_pgvector:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")

@@ -8,8 +8,8 @@ use std::cell::Cell;
 
 use common::{clustered, exact_topk, recall, Counting};
 use hnsw::ondisk::{
-    bulk_delete, centroid_of, code_len, insert, verify, write_graph_from, LinkCodes, LinkCoder, NeighbourCodes, PageGraph,
-    Tid,
+    bulk_delete, centroid_of, code_len, code_origin, insert, verify, write_graph_from, CodeOrigin, LinkCodes, LinkCoder, NeighbourCodes,
+    PageGraph, Tid,
 };
 use hnsw::{graph_level, BuildCoding, Cosine, Distance, HnswParams, ParallelBuilder, L2};
 use pagestore::MemRelation;
@@ -65,6 +65,7 @@ fn check_fewer_reads<D: Distance + Copy + Send + Sync>(metric: D, kind: LinkCode
     let meta = *PageGraph::open(&relative, metric).unwrap().meta();
     let plain_meta = *PageGraph::open(&plain, metric).unwrap().meta();
     assert_eq!(code_len(&meta), code_len(&plain_meta) + 4, "a relative code has one word more");
+    assert_eq!((code_origin(&meta), code_origin(&plain_meta)), (CodeOrigin::Owner, CodeOrigin::Centroid));
     verify(&plain, &metric).unwrap();
     verify(&relative, &metric).unwrap();
     let (recall_plain, reads_plain) = measure(&plain, metric, &data, &queries, 10);

@@ -14,7 +14,7 @@ pub(crate) fn fwht<const AVX2: bool>(v: &mut [f32]) {
     let n = v.len();
     let mut h = 1;
     #[cfg(target_arch = "x86_64")]
-    if AVX2 && n % 8 == 0 {
+    if AVX2 && n.is_multiple_of(8) {
         // SAFETY: AVX2 is only asked for where the CPU has it.
         #[allow(unsafe_code)]
         unsafe {

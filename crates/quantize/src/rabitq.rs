@@ -232,8 +232,8 @@ pub fn encode_relative(y: &[f32], origin: &[f32], out: &mut Vec<f32>) {
 }
 
 /// The least and the greatest of `y` and its squared norm, over eight
-/// independent lanes: one chain of a `min`, a `max` and an addition per
-/// coordinate was half of a 1,536-d query's quantization.
+/// independent lanes rather than one serial chain of a `min`, a `max` and
+/// an addition per coordinate.
 fn range_and_norm(y: &[f32]) -> (f32, f32, f32) {
     const LANES: usize = 8;
     let (mut lo, mut hi, mut sq) = ([f32::INFINITY; LANES], [f32::NEG_INFINITY; LANES], [0f32; LANES]);
@@ -394,8 +394,9 @@ impl Query {
         let mut sum_u = 0u64;
         let inv = if delta > 0.0 { 1.0 / delta } else { 0.0 };
         // 64 coordinates at a time: their levels, then each bit plane's
-        // word, in loops without a branch or a computed index (a 1,536-d
-        // query's quantization was 4% of its whole scan otherwise).
+        // word, in loops without a branch or a computed index (with the
+        // lanes above: 7.3 to 6.6 us a 1,536-d query, whose scan it was 4%
+        // of).
         for (chunk, planes) in y.chunks(64).zip(planes.chunks_exact_mut(QUERY_BITS)) {
             let mut levels_of = [0u8; 64];
             for (u, &x) in levels_of.iter_mut().zip(chunk) {

@@ -5,6 +5,7 @@
 mod build;
 mod graph_build;
 mod cost;
+pub mod info;
 mod insert;
 pub mod options;
 mod scan;

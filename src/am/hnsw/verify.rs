@@ -8,7 +8,6 @@ use std::ffi::CStr;
 use hnsw::ondisk::{self, Tid};
 use pgrx::pg_sys;
 use pgrx::spi::Spi;
-use pgrx::{ereport, PgSqlErrorCode};
 
 use super::super::opclass::opclass_of;
 use super::super::{index_corrupted, set_heap_tid, stored_metric, tid_of};
@@ -127,13 +126,9 @@ pg_v1!(
     fn ember_hnsw_verify(fcinfo) {
         // SAFETY: the argument is a regclass (an OID by value).
         let oid = pg_sys::Oid::from(unsafe { arg(fcinfo, 0) }.value() as u32);
-        // SAFETY: index_open ERRORs for anything but an index; the lock keeps
-        // it from being dropped while we read it.
+        // SAFETY: the index stays open and locked while it is read.
         unsafe {
-            let index = pg_sys::index_open(oid, pg_sys::AccessShareLock as i32);
-            if (*(*index).rd_rel).relam != pg_sys::get_am_oid(c"ember_hnsw".as_ptr(), false) {
-                ereport!(ERROR, PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE, "ember_hnsw_verify() needs an ember_hnsw index");
-            }
+            let index = super::info::open_ember_hnsw(oid, "ember_hnsw_verify");
             let opclass = opclass_of(index);
             // Rows first: every row visible to this earlier snapshot was in
             // the graph before it committed, so concurrent inserts can't be

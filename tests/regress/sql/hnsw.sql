@@ -296,6 +296,16 @@ CREATE INDEX mid_v ON mid USING ember_hnsw (v);
 SET client_min_messages = warning;
 RESET maintenance_work_mem;
 SELECT ember_hnsw_verify('mid_v');
+-- ember_hnsw_info shows it, and what a build with enough memory makes.
+SELECT dimensions, m, ef_construction, elements, stored, neighbour_codes FROM ember_hnsw_info('mid_v');
+REINDEX INDEX mid_v;
+SELECT neighbour_codes, pages > 0 AS has_pages, entry_level >= 0 AS has_entry FROM ember_hnsw_info('mid_v');
+CREATE INDEX mid_ip ON mid USING ember_hnsw (v embedding_ip_ops) WITH (m = 8, ef_construction = 32);
+CREATE INDEX mid_l1 ON mid USING ember_hnsw (v embedding_l1_ops);
+SELECT i, f.dimensions, f.m, f.ef_construction, f.elements, f.entry_level, f.stored, f.neighbour_codes
+FROM unnest(ARRAY['mid_ip', 'mid_l1']::regclass[]) i, ember_hnsw_info(i) f;
+CREATE INDEX mid_id ON mid (id);
+SELECT sqlstate_of($$SELECT ember_hnsw_info('mid_id')$$);
 DROP TABLE big, mid;
 
 -- Options are kept and shown.

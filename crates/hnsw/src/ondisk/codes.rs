@@ -161,6 +161,28 @@ fn is_relative(link_codes: u8) -> bool {
     link_codes & OWNER_CENTRED != 0 && relative_kind(LinkCodes::from_id(link_codes))
 }
 
+/// What an index's neighbour codes code each neighbour against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeOrigin {
+    /// The index stores no neighbour codes.
+    None,
+    /// The index's one centroid.
+    Centroid,
+    /// The owner of the list the code is in ([`LinkCoder::is_relative`]).
+    Owner,
+}
+
+/// The origin of the neighbour codes of an index with metapage `meta`.
+pub fn code_origin(meta: &Meta) -> CodeOrigin {
+    if code_len(meta) == 0 {
+        CodeOrigin::None
+    } else if is_relative(meta.link_codes) {
+        CodeOrigin::Owner
+    } else {
+        CodeOrigin::Centroid
+    }
+}
+
 /// Bytes of one neighbour code in an index with metapage `meta` (0: the
 /// index stores none).
 pub fn code_len(meta: &Meta) -> usize {

@@ -32,7 +32,7 @@ mod vacuum;
 mod verify;
 
 pub use build::{write_graph, write_graph_coded, write_graph_from, Encoder, NeighbourCodes, Values};
-pub use codes::{centroid_of, code_len, LinkCodes, LinkCoder, LinkQuery, ITERATIVE_EPSILON0};
+pub use codes::{centroid_of, code_len, code_origin, CodeOrigin, LinkCodes, LinkCoder, LinkQuery, ITERATIVE_EPSILON0};
 pub use insert::{insert, set_coded_dims_if_unset, set_dims_if_unset, vector_fits};
 pub use reader::PageGraph;
 pub use tuples::{
