@@ -9,7 +9,8 @@
 //! dimensions: 70 us of a 10-row query that otherwise takes about 450 us.
 //! The scan has the value at hand, on its own page.
 //!
-//! How: when the scan returns a row, it reads the row's TOAST pointer for
+//! How: when an `ember_hnsw` scan (or an `ember_ivf` scan of full values)
+//! returns a row, it reads the row's TOAST pointer for
 //! the indexed column from the heap page ([`toast_key_at`]) and remembers
 //! it with the element's value ([`remember`]). A distance function given a
 //! TOAST pointer looks it up ([`with_remembered`]) before detoasting.

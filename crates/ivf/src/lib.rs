@@ -30,7 +30,7 @@ mod verify;
 pub use append::append;
 pub use create::{centroid_fits, create};
 pub use maxsim::MaxSimHits;
-pub use read::{read_centroids, read_meta, scan_list, Centroid};
+pub use read::{read_centroids, read_meta, read_entry, scan_list, scan_list_placed, Centroid};
 pub use tuples::{CentroidTuple, EntryTuple, Meta, Special, FORMAT_VERSION, MAGIC, PAGE_ID};
 pub use vacuum::{bulk_delete, VacuumStats};
 pub use verify::{verify, VerifyReport};

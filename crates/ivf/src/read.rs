@@ -110,6 +110,18 @@ pub fn scan_list<R: RelationRead>(
     entry_words: usize,
     mut f: impl FnMut(Tid, &[f32]),
 ) -> Result<usize, IvfError> {
+    scan_list_placed(rel, head_blk, entry_words, |_, heap, stored| f(heap, stored))
+}
+
+/// [`scan_list`] with each entry's place: `f(entry's TID in the index,
+/// heap TID, stored words)`, for a scan that reads some entries again
+/// ([`read_entry`]).
+pub fn scan_list_placed<R: RelationRead>(
+    rel: &R,
+    head_blk: u32,
+    entry_words: usize,
+    mut f: impl FnMut(Tid, Tid, &[f32]),
+) -> Result<usize, IvfError> {
     let mut blk = head_blk;
     let mut scratch = Vec::new();
     let mut pages = 0;
@@ -134,7 +146,28 @@ pub(crate) fn scan_page<R: RelationRead>(
     f: &mut impl FnMut(Tid, &[f32]),
 ) -> Result<u32, IvfError> {
     check_block(rel, blk)?;
-    read_page(rel, blk, entry_words, scratch, f)
+    read_page(rel, blk, entry_words, scratch, &mut |_, heap, stored| f(heap, stored))
+}
+
+/// `f(heap TID, stored words)` of the entry at `at` (as
+/// [`scan_list_placed`] gave it), or `None` when no entry is there any
+/// more. A VACUUM may have moved another entry there since: callers
+/// check the heap TID.
+pub fn read_entry<R: RelationRead, T>(rel: &R, at: Tid, f: impl FnOnce(Tid, &[f32]) -> T) -> Result<Option<T>, IvfError> {
+    check_block(rel, at.blk)?;
+    let guard = rel.read(at.blk);
+    special_of(&guard, at.blk, Special::LIST)?;
+    if at.off == 0 || at.off > page::max_offset(&guard) {
+        return Ok(None);
+    }
+    let bytes = match page::item(&guard, at.off) {
+        Ok(bytes) => bytes,
+        Err(page::PageError::NotNormal { .. }) => return Ok(None),
+        Err(e) => return Err(corrupt(at.blk, e)),
+    };
+    let (heap, raw) = EntryTuple::decode_view(bytes).map_err(|e| corrupt(at.blk, e))?;
+    let mut scratch = Vec::new();
+    Ok(Some(hnsw::ondisk::with_f32s(raw, &mut scratch, |v| f(heap, v))))
 }
 
 /// [`scan_page`] of a block known to exist.
@@ -143,17 +176,17 @@ fn read_page<R: RelationRead>(
     blk: u32,
     entry_words: usize,
     scratch: &mut Vec<f32>,
-    f: &mut impl FnMut(Tid, &[f32]),
+    f: &mut impl FnMut(Tid, Tid, &[f32]),
 ) -> Result<u32, IvfError> {
     let guard = rel.read(blk);
     let special = special_of(&guard, blk, Special::LIST)?;
-    for (_, bytes) in page::items_prefetched(&guard) {
+    for (off, bytes) in page::items_prefetched(&guard) {
         let bytes = bytes.map_err(|e| corrupt(blk, e))?;
         let (heap, raw) = EntryTuple::decode_view(bytes).map_err(|e| corrupt(blk, e))?;
         if entry_words != 0 && raw.len() != 4 * entry_words {
             return Err(corrupt(blk, "entry length differs from the metapage"));
         }
-        hnsw::ondisk::with_f32s(raw, scratch, |v| f(heap, v));
+        hnsw::ondisk::with_f32s(raw, scratch, |v| f(Tid { blk, off }, heap, v));
     }
     Ok(special.next_blk)
 }

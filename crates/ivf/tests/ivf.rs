@@ -1,7 +1,9 @@
 //! The IVF page format on an in-memory relation: create, append, scan,
 //! vacuum (space reuse), verify, concurrent appends, format errors.
 
-use ivf::{append, bulk_delete, create, read_centroids, read_meta, scan_list, verify, Centroid, IvfError, Meta, Tid};
+use ivf::{
+    append, bulk_delete, create, read_centroids, read_entry, read_meta, scan_list, scan_list_placed, verify, Centroid, IvfError, Meta, Tid,
+};
 use pagestore::{MemRelation, RelationRead, RelationWrite};
 
 const DIMS: usize = 4;
@@ -170,4 +172,29 @@ fn list_radii_only_grow_and_nan_makes_them_unbounded() {
     append(&rel, lists[1].tid, &[(heap(3), &v[..])], f32::NAN).unwrap();
     assert_eq!(radius(1), f32::INFINITY);
     verify(&rel).unwrap();
+}
+
+/// A scan that reads a returned entry again finds it at the place the list
+/// scan gave, with its heap TID and words; after a VACUUM compacts the
+/// page, the place may hold another entry (the caller checks the heap TID)
+/// or none.
+#[test]
+fn entries_are_read_again_at_their_place() {
+    let (rel, lists) = new_index(1, 8);
+    add(&rel, &lists[0], 0..300, 8);
+    let mut placed = Vec::new();
+    let head = centroids_of(&rel)[0].head_blk;
+    scan_list_placed(&rel, head, 8, |at, heap, w| placed.push((at, heap, w.to_vec()))).unwrap();
+    assert_eq!(placed.len(), 300);
+    for (at, heap, w) in &placed {
+        assert_eq!(read_entry(&rel, *at, |h, v| (h, v.to_vec())).unwrap(), Some((*heap, w.clone())));
+    }
+    bulk_delete(&rel, |t| (t.blk * 100 + u32::from(t.off) - 1) % 3 == 0).unwrap();
+    let moved = placed
+        .iter()
+        .filter(|(at, heap, _)| read_entry(&rel, *at, |h, _| h).unwrap() != Some(*heap))
+        .count();
+    assert!(moved > 0, "a VACUUM moves entries");
+    let past_the_end = Tid { blk: placed[0].0.blk, off: 1000 };
+    assert_eq!(read_entry(&rel, past_the_end, |h, _| h).unwrap(), None);
 }

@@ -30,15 +30,18 @@ use pgrx::pg_sys;
 use super::super::glue::{alloc_orderby_outputs, rescan_query};
 use super::super::opclass::opclass_of;
 use super::super::set_heap_tid;
+use super::super::toast_peek::ToastPeek;
 use super::super::words::{type_name, ElemKind, WordMetric};
 use super::build::raise_ivf;
 use super::index::IvfIndex;
 use crate::gucs::{self, IterativeScan};
-use crate::storage::PgRelation;
+use crate::storage::{toast_memo, PgRelation};
 
 /// A scored entry: sort key (the distance, or its lower bound), heap TID,
-/// and the bound to hand the executor when the entry is a code.
-type Scored = (f64, Tid, Option<f64>);
+/// the bound to hand the executor when the entry is a code, and the
+/// entry's place in the index (to read its value again when it is
+/// returned, [`ToastPeek`]; invalid for MaxSim candidates).
+type Scored = (f64, Tid, Option<f64>, Tid);
 
 /// A [`Scored`] entry ordered so that a max-heap pops the nearest first
 /// (ties by TID, so scans are deterministic). A heap, not a sorted list: a
@@ -87,6 +90,8 @@ struct ScanState {
     /// The last key returned.
     last_key: f64,
     started: bool,
+    /// Remembers returned rows' values by TOAST pointer (set by amgettuple).
+    toast: Option<ToastPeek>,
 }
 
 impl ScanState {
@@ -98,6 +103,26 @@ impl ScanState {
         self.batch.clear();
         self.last_key = f64::NEG_INFINITY;
         self.started = false;
+        self.toast = None;
+        toast_memo::forget();
+    }
+
+    /// Remembers the value of the entry at `at`, returned for heap row
+    /// `heap`, while that is worth it ([`ToastPeek`]).
+    fn remember(&mut self, at: Tid, heap: Tid) {
+        let Some(peek) = self.toast.as_mut().filter(|p| p.active()) else {
+            return;
+        };
+        let kept = ivf::read_entry(&self.rel, at, |entry_heap, words| {
+            // A VACUUM may have put another entry there since.
+            if entry_heap == heap {
+                peek.keep(words);
+            }
+            entry_heap == heap
+        });
+        if kept.unwrap_or_else(|e| raise_ivf(&self.rel, e)) == Some(true) {
+            peek.remember(heap);
+        }
     }
 
     fn start(&mut self) {
@@ -139,14 +164,14 @@ impl ScanState {
         let mut scored_entries = std::mem::take(&mut self.batch).into_vec();
         for &list in &self.order[self.probed..end] {
             let head = index.lists[list].head_blk;
-            let scored = ivf::scan_list(&self.rel, head, words, |heap, stored| {
+            let scored = ivf::scan_list_placed(&self.rel, head, words, |at, heap, stored| {
                 let d = metric.query_distance(query, norm as f32, stored);
                 let d = if d.is_nan() { f32::INFINITY } else { d };
                 scored_entries.push(Nearest(if metric.sq8 {
                     let bound = metric.lower_bound(d, norm, stored);
-                    (bound, heap, Some(bound))
+                    (bound, heap, Some(bound), at)
                 } else {
-                    (f64::from(d), heap, None)
+                    (f64::from(d), heap, None, at)
                 }));
             });
             scored.unwrap_or_else(|e| raise_ivf(&self.rel, e));
@@ -228,7 +253,7 @@ fn maxsim_candidates(rel: &PgRelation, index: &IvfIndex, query: &[f32]) -> Binar
     hits.ranked()
         .into_iter()
         .take(candidates)
-        .map(|(tid, _)| Nearest((f64::NEG_INFINITY, tid, Some(f64::NEG_INFINITY))))
+        .map(|(tid, _)| Nearest((f64::NEG_INFINITY, tid, Some(f64::NEG_INFINITY), Tid::INVALID)))
         .collect()
 }
 
@@ -252,6 +277,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(index: pg_sys::Relation, nkeys: i32,
             batch: BinaryHeap::new(),
             last_key: f64::NEG_INFINITY,
             started: false,
+            toast: None,
         };
         (*scan).opaque = crate::am::owned_by_memory_context(state).cast();
         alloc_orderby_outputs(scan, norderbys);
@@ -302,9 +328,15 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, directio
         }
         if !s.started {
             s.start();
+            let dims = s.index.as_ref().map_or(0, |i| i.meta.dims as usize);
+            let metric = s.index.as_ref().map_or(s.opclass, |i| i.metric);
+            s.toast = ToastPeek::new((*scan).heapRelation, (*scan).indexRelation, metric, dims);
         }
         match s.next() {
-            Some((_, tid, bound)) => {
+            Some((_, tid, bound, at)) => {
+                if bound.is_none() {
+                    s.remember(at, tid);
+                }
                 set_heap_tid(&mut (*scan).xs_heaptid, tid);
                 (*scan).xs_recheck = false;
                 (*scan).xs_recheckorderby = bound.is_some() && !s.null_query;
@@ -321,6 +353,7 @@ pub unsafe extern "C-unwind" fn amgettuple(scan: pg_sys::IndexScanDesc, directio
 
 #[pgrx::pg_guard]
 pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
+    toast_memo::forget();
     // SAFETY: scan is ours; the state is freed now instead of at context reset.
     unsafe {
         crate::am::drop_owned((*scan).opaque.cast());

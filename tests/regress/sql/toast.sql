@@ -1,6 +1,7 @@
 -- Values stored out of line (TOAST). The executor computes `v <-> q` again
--- for every row an index scan returns; the scan hands it each row's value,
--- so that reads no TOAST block, and gives exactly what an exact scan gives.
+-- for every row an index scan returns; ember_hnsw and ember_ivf scans hand
+-- it each row's value, so that reads no TOAST block, and gives exactly what
+-- an exact scan gives.
 SET client_min_messages = warning;
 SET enable_seqscan = off;
 CREATE FUNCTION wide_value(i int) RETURNS embedding
@@ -9,45 +10,20 @@ CREATE FUNCTION wide_value(i int) RETURNS embedding
 CREATE TABLE wide (id int PRIMARY KEY, note text, v embedding(600));
 INSERT INTO wide SELECT i, 'row ' || i, wide_value(i) FROM generate_series(1, 300) i;
 SELECT pg_relation_size(reltoastrelid) > 0 AS stored_out_of_line FROM pg_class WHERE relname = 'wide';
- stored_out_of_line 
---------------------
- t
-(1 row)
-
 CREATE INDEX wide_v ON wide USING ember_hnsw (v embedding_l2_ops);
 VACUUM ANALYZE wide;
 SET plan_cache_mode = force_generic_plan;
 PREPARE nearest(embedding) AS SELECT id, v <-> $1 FROM wide ORDER BY v <-> $1 LIMIT 5;
 EXPLAIN (COSTS OFF) EXECUTE nearest(wide_value(17));
-              QUERY PLAN               
----------------------------------------
- Limit
-   ->  Index Scan using wide_v on wide
-         Order By: (v <-> $1)
-(3 rows)
-
 DEALLOCATE nearest;
 RESET plan_cache_mode;
+
 -- The distances through the index, the TOAST blocks that took, then the
 -- same rows and distances by an exact scan.
 BEGIN;
 SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) AS toast_before FROM pg_class WHERE relname = 'wide' \gset
 SELECT id, round((v <-> wide_value(17))::numeric, 6) AS distance FROM wide ORDER BY v <-> wide_value(17) LIMIT 5;
- id  | distance  
------+-----------
-  17 |  0.000000
- 118 | 21.540264
- 119 | 24.404927
-  85 | 24.452963
- 102 | 24.457882
-(5 rows)
-
 SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) - :toast_before AS toast_blocks_read FROM pg_class WHERE relname = 'wide';
- toast_blocks_read 
--------------------
-                 0
-(1 row)
-
 COMMIT;
 CREATE TABLE wide_by_index AS
 SELECT id, v <-> wide_value(17) AS d, v <-> wide_value(200) AS other FROM wide ORDER BY v <-> wide_value(17) LIMIT 20;
@@ -60,10 +36,6 @@ SET enable_seqscan = off;
 -- Bit for bit, for the ordering value and for another distance of the row.
 SELECT count(*) AS rows, count(*) FILTER (WHERE i.d = e.d AND i.other = e.other) AS same
 FROM wide_by_index i JOIN wide_exact e USING (id);
- rows | same 
-------+------
-   20 |   20
-(1 row)
 
 -- After HOT updates (the row keeps its TOAST pointer) and updates of the
 -- values (new pointers, new index entries), and a VACUUM.
@@ -81,20 +53,9 @@ SELECT id, v <-> wide_value(1070) AS d FROM wide ORDER BY v <-> wide_value(1070)
 RESET enable_indexscan;
 SET enable_seqscan = off;
 SELECT count(*) AS rows, count(*) FILTER (WHERE i.d = e.d) AS same FROM wide_by_index i JOIN wide_exact e USING (id);
- rows | same 
-------+------
-   20 |   20
-(1 row)
-
 SELECT id, round(d::numeric, 6) AS distance FROM wide_by_index ORDER BY d, id LIMIT 3;
- id  | distance  
------+-----------
-  70 |  0.000000
-  17 | 24.470724
- 221 | 24.492361
-(3 rows)
-
 DROP TABLE wide_by_index, wide_exact;
+
 -- A filter that drops most rows before their distance is computed: the
 -- scan stops remembering rows after a few (their distances are not asked
 -- for); the rows and distances are still the exact scan's.
@@ -109,68 +70,50 @@ WHERE id % 10 = 3 ORDER BY v <-> wide_value(33) LIMIT 12;
 RESET enable_indexscan;
 SET enable_seqscan = off;
 SELECT count(*) AS rows, count(*) FILTER (WHERE i.d = e.d) AS same FROM wide_by_index i JOIN wide_exact e USING (id);
- rows | same 
-------+------
-   12 |   12
-(1 row)
-
 DROP TABLE wide_by_index, wide_exact;
+
 -- Cosine and inner product the same way.
 DROP INDEX wide_v;
 CREATE INDEX wide_v_cos ON wide USING ember_hnsw (v embedding_cosine_ops);
 BEGIN;
 SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) AS toast_before FROM pg_class WHERE relname = 'wide' \gset
 SELECT id, round((v <=> wide_value(5))::numeric, 6) AS distance FROM wide ORDER BY v <=> wide_value(5) LIMIT 3;
- id | distance 
-----+----------
-  5 | 0.000000
- 56 | 0.501438
- 39 | 0.501737
-(3 rows)
-
 SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) - :toast_before AS toast_blocks_read FROM pg_class WHERE relname = 'wide';
- toast_blocks_read 
--------------------
-                 0
-(1 row)
-
 COMMIT;
 SET enable_indexscan = off;
 SET enable_seqscan = on;
 SELECT id, round((v <=> wide_value(5))::numeric, 6) AS distance FROM wide ORDER BY v <=> wide_value(5) LIMIT 3;
- id | distance 
-----+----------
-  5 | 0.000000
- 56 | 0.501438
- 39 | 0.501737
-(3 rows)
-
 RESET enable_indexscan;
 SET enable_seqscan = off;
 DROP INDEX wide_v_cos;
 CREATE INDEX wide_v_ip ON wide USING ember_hnsw (v embedding_ip_ops);
 SELECT id, round((v <#> wide_value(9))::numeric, 6) AS distance FROM wide ORDER BY v <#> wide_value(9) LIMIT 3;
- id  |  distance   
------+-------------
-   9 | -598.071838
- 230 | -300.064453
-  96 | -299.782043
-(3 rows)
-
 SET enable_indexscan = off;
 SET enable_seqscan = on;
 SELECT id, round((v <#> wide_value(9))::numeric, 6) AS distance FROM wide ORDER BY v <#> wide_value(9) LIMIT 3;
- id  |  distance   
------+-------------
-   9 | -598.071838
- 230 | -300.064453
-  96 | -299.782043
-(3 rows)
-
 RESET enable_indexscan;
 SET enable_seqscan = off;
-DROP TABLE wide;
+
+-- ember_ivf the same way where its lists hold the values (storage = full;
+-- with sq8 codes, the default, the executor re-ranks on the table's values).
+DROP INDEX wide_v_ip;
+CREATE INDEX wide_v_ivf ON wide USING ember_ivf (v embedding_l2_ops) WITH (lists = 4, storage = full);
+SET ember.ivf_probes = 4;
+BEGIN;
+SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) AS toast_before FROM pg_class WHERE relname = 'wide' \gset
+CREATE TABLE ivf_by_index AS SELECT id, v <-> wide_value(1050) AS d FROM wide ORDER BY v <-> wide_value(1050) LIMIT 10;
+SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) - :toast_before AS toast_blocks_read FROM pg_class WHERE relname = 'wide';
+COMMIT;
+SET enable_indexscan = off;
+SET enable_seqscan = on;
+CREATE TABLE ivf_exact AS SELECT id, v <-> wide_value(1050) AS d FROM wide ORDER BY v <-> wide_value(1050) LIMIT 10;
+RESET enable_indexscan;
+SET enable_seqscan = off;
+SELECT count(*) AS rows, count(*) FILTER (WHERE i.d = e.d) AS same FROM ivf_by_index i JOIN ivf_exact e USING (id);
+RESET ember.ivf_probes;
+DROP TABLE wide, ivf_by_index, ivf_exact;
 DROP FUNCTION wide_value(int);
+
 -- halfembedding the same way (its index holds the values widened to f32,
 -- which narrow back exactly).
 CREATE FUNCTION half_value(i int) RETURNS halfembedding
@@ -179,21 +122,11 @@ CREATE FUNCTION half_value(i int) RETURNS halfembedding
 CREATE TABLE wide_half (id int PRIMARY KEY, v halfembedding(1200));
 INSERT INTO wide_half SELECT i, half_value(i) FROM generate_series(1, 200) i;
 SELECT pg_relation_size(reltoastrelid) > 0 AS stored_out_of_line FROM pg_class WHERE relname = 'wide_half';
- stored_out_of_line 
---------------------
- t
-(1 row)
-
 CREATE INDEX ON wide_half USING ember_hnsw (v halfembedding_l2_ops);
 BEGIN;
 SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) AS toast_before FROM pg_class WHERE relname = 'wide_half' \gset
 CREATE TABLE half_by_index AS SELECT id, v <-> half_value(7) AS d FROM wide_half ORDER BY v <-> half_value(7) LIMIT 10;
 SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) - :toast_before AS toast_blocks_read FROM pg_class WHERE relname = 'wide_half';
- toast_blocks_read 
--------------------
-                 0
-(1 row)
-
 COMMIT;
 SET enable_indexscan = off;
 SET enable_seqscan = on;
@@ -201,10 +134,5 @@ CREATE TABLE half_exact AS SELECT id, v <-> half_value(7) AS d FROM wide_half OR
 RESET enable_indexscan;
 SET enable_seqscan = off;
 SELECT count(*) AS rows, count(*) FILTER (WHERE i.d = e.d) AS same FROM half_by_index i JOIN half_exact e USING (id);
- rows | same 
-------+------
-   10 |   10
-(1 row)
-
 DROP TABLE wide_half, half_by_index, half_exact;
 DROP FUNCTION half_value(int);
