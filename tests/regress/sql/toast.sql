@@ -4,6 +4,16 @@
 -- the table's value gives.
 SET client_min_messages = warning;
 SET enable_seqscan = off;
+-- TOAST blocks of `tbl` that running `query` reads (this transaction's
+-- count, before and after).
+CREATE FUNCTION toast_blocks_read(tbl regclass, query text) RETURNS bigint LANGUAGE plpgsql AS $f$
+DECLARE
+    toast oid := (SELECT reltoastrelid FROM pg_class WHERE oid = tbl);
+    before bigint := pg_stat_get_xact_blocks_fetched(toast);
+BEGIN
+    EXECUTE query;
+    RETURN pg_stat_get_xact_blocks_fetched(toast) - before;
+END $f$;
 CREATE FUNCTION wide_value(i int) RETURNS embedding
     AS $$ SELECT ARRAY(SELECT sin(i * 0.37 + j * 1.3) + cos(i * j * 0.011) FROM generate_series(1, 600) j)::embedding $$
     LANGUAGE sql IMMUTABLE;
@@ -18,12 +28,11 @@ EXPLAIN (COSTS OFF) EXECUTE nearest(wide_value(17));
 DEALLOCATE nearest;
 RESET plan_cache_mode;
 
--- The distances through the index, and the TOAST blocks that took.
-BEGIN;
-SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) AS toast_before FROM pg_class WHERE relname = 'wide' \gset
-SELECT id, round((v <-> wide_value(17))::numeric, 6) AS distance FROM wide ORDER BY v <-> wide_value(17) LIMIT 5;
-SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) - :toast_before AS toast_blocks_read FROM pg_class WHERE relname = 'wide';
-COMMIT;
+-- The TOAST blocks the distances through the index read, and the distances.
+SELECT toast_blocks_read('wide', $$CREATE TABLE top5 AS
+    SELECT id, round((v <-> wide_value(17))::numeric, 6) AS distance FROM wide ORDER BY v <-> wide_value(17) LIMIT 5$$);
+SELECT * FROM top5 ORDER BY distance, id;
+DROP TABLE top5;
 -- Each returned row's distances, the ordering one and another, equal bit
 -- for bit those of the table's value (read again by primary key).
 CREATE TABLE wide_by_index AS
@@ -60,11 +69,10 @@ DROP TABLE wide_by_index;
 -- Cosine and inner product the same way.
 DROP INDEX wide_v;
 CREATE INDEX wide_v_cos ON wide USING ember_hnsw (v embedding_cosine_ops);
-BEGIN;
-SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) AS toast_before FROM pg_class WHERE relname = 'wide' \gset
-SELECT id, round((v <=> wide_value(5))::numeric, 6) AS distance FROM wide ORDER BY v <=> wide_value(5) LIMIT 3;
-SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) - :toast_before AS toast_blocks_read FROM pg_class WHERE relname = 'wide';
-COMMIT;
+SELECT toast_blocks_read('wide', $$CREATE TABLE top3 AS
+    SELECT id, round((v <=> wide_value(5))::numeric, 6) AS distance FROM wide ORDER BY v <=> wide_value(5) LIMIT 3$$);
+SELECT * FROM top3 ORDER BY distance, id;
+DROP TABLE top3;
 SET enable_indexscan = off;
 SET enable_seqscan = on;
 SELECT id, round((v <=> wide_value(5))::numeric, 6) AS distance FROM wide ORDER BY v <=> wide_value(5) LIMIT 3;
@@ -84,11 +92,8 @@ SET enable_seqscan = off;
 DROP INDEX wide_v_ip;
 CREATE INDEX wide_v_ivf ON wide USING ember_ivf (v embedding_l2_ops) WITH (lists = 4, storage = full);
 SET ember.ivf_probes = 4;
-BEGIN;
-SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) AS toast_before FROM pg_class WHERE relname = 'wide' \gset
-CREATE TABLE ivf_by_index AS SELECT id, v <-> wide_value(1050) AS d FROM wide ORDER BY v <-> wide_value(1050) LIMIT 10;
-SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) - :toast_before AS toast_blocks_read FROM pg_class WHERE relname = 'wide';
-COMMIT;
+SELECT toast_blocks_read('wide', $$CREATE TABLE ivf_by_index AS
+    SELECT id, v <-> wide_value(1050) AS d FROM wide ORDER BY v <-> wide_value(1050) LIMIT 10$$);
 SELECT count(*) AS rows, count(*) FILTER (WHERE d = (SELECT w.v <-> wide_value(1050) FROM wide w WHERE w.id = i.id)) AS same
 FROM ivf_by_index i;
 RESET ember.ivf_probes;
@@ -104,12 +109,9 @@ CREATE TABLE wide_half (id int PRIMARY KEY, v halfembedding(1200));
 INSERT INTO wide_half SELECT i, half_value(i) FROM generate_series(1, 200) i;
 SELECT pg_relation_size(reltoastrelid) > 0 AS stored_out_of_line FROM pg_class WHERE relname = 'wide_half';
 CREATE INDEX ON wide_half USING ember_hnsw (v halfembedding_l2_ops);
-BEGIN;
-SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) AS toast_before FROM pg_class WHERE relname = 'wide_half' \gset
-CREATE TABLE half_by_index AS SELECT id, v <-> half_value(7) AS d FROM wide_half ORDER BY v <-> half_value(7) LIMIT 10;
-SELECT pg_stat_get_xact_blocks_fetched(reltoastrelid) - :toast_before AS toast_blocks_read FROM pg_class WHERE relname = 'wide_half';
-COMMIT;
+SELECT toast_blocks_read('wide_half', $$CREATE TABLE half_by_index AS
+    SELECT id, v <-> half_value(7) AS d FROM wide_half ORDER BY v <-> half_value(7) LIMIT 10$$);
 SELECT count(*) AS rows, count(*) FILTER (WHERE d = (SELECT w.v <-> half_value(7) FROM wide_half w WHERE w.id = i.id)) AS same
 FROM half_by_index i;
 DROP TABLE wide_half, half_by_index;
-DROP FUNCTION half_value(int);
+DROP FUNCTION half_value(int), toast_blocks_read(regclass, text);
