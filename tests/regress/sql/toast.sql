@@ -30,7 +30,7 @@ RESET plan_cache_mode;
 
 -- The TOAST blocks the distances through the index read, and the distances.
 SELECT toast_blocks_read('wide', $$CREATE TABLE top5 AS
-    SELECT id, round((v <-> wide_value(17))::numeric, 6) AS distance FROM wide ORDER BY v <-> wide_value(17) LIMIT 5$$);
+    SELECT id, round((v <-> wide_value(17))::numeric, 3) AS distance FROM wide ORDER BY v <-> wide_value(17) LIMIT 5$$);
 SELECT * FROM top5 ORDER BY distance, id;
 DROP TABLE top5;
 -- Each returned row's distances, the ordering one and another, equal bit
@@ -52,7 +52,7 @@ CREATE TABLE wide_by_index AS
 SELECT id, v <-> wide_value(1070) AS d FROM wide ORDER BY v <-> wide_value(1070) LIMIT 20;
 SELECT count(*) AS rows, count(*) FILTER (WHERE d = (SELECT w.v <-> wide_value(1070) FROM wide w WHERE w.id = i.id)) AS same
 FROM wide_by_index i;
-SELECT id, round(d::numeric, 6) AS distance FROM wide_by_index ORDER BY d, id LIMIT 3;
+SELECT id, round(d::numeric, 3) AS distance FROM wide_by_index ORDER BY d, id LIMIT 3;
 DROP TABLE wide_by_index;
 
 -- A filter that drops most rows before their distance is computed: the
@@ -70,20 +70,20 @@ DROP TABLE wide_by_index;
 DROP INDEX wide_v;
 CREATE INDEX wide_v_cos ON wide USING ember_hnsw (v embedding_cosine_ops);
 SELECT toast_blocks_read('wide', $$CREATE TABLE top3 AS
-    SELECT id, round((v <=> wide_value(5))::numeric, 6) AS distance FROM wide ORDER BY v <=> wide_value(5) LIMIT 3$$);
+    SELECT id, round((v <=> wide_value(5))::numeric, 3) AS distance FROM wide ORDER BY v <=> wide_value(5) LIMIT 3$$);
 SELECT * FROM top3 ORDER BY distance, id;
 DROP TABLE top3;
 SET enable_indexscan = off;
 SET enable_seqscan = on;
-SELECT id, round((v <=> wide_value(5))::numeric, 6) AS distance FROM wide ORDER BY v <=> wide_value(5) LIMIT 3;
+SELECT id, round((v <=> wide_value(5))::numeric, 3) AS distance FROM wide ORDER BY v <=> wide_value(5) LIMIT 3;
 RESET enable_indexscan;
 SET enable_seqscan = off;
 DROP INDEX wide_v_cos;
 CREATE INDEX wide_v_ip ON wide USING ember_hnsw (v embedding_ip_ops);
-SELECT id, round((v <#> wide_value(9))::numeric, 6) AS distance FROM wide ORDER BY v <#> wide_value(9) LIMIT 3;
+SELECT id, round((v <#> wide_value(9))::numeric, 3) AS distance FROM wide ORDER BY v <#> wide_value(9) LIMIT 3;
 SET enable_indexscan = off;
 SET enable_seqscan = on;
-SELECT id, round((v <#> wide_value(9))::numeric, 6) AS distance FROM wide ORDER BY v <#> wide_value(9) LIMIT 3;
+SELECT id, round((v <#> wide_value(9))::numeric, 3) AS distance FROM wide ORDER BY v <#> wide_value(9) LIMIT 3;
 RESET enable_indexscan;
 SET enable_seqscan = off;
 
