@@ -27,7 +27,12 @@ HNSW_FORCE="SET enable_seqscan = off; SET enable_sort = off;"
 # Settings that keep every index out, for the exact answer.
 HNSW_EXACT="SET enable_indexscan = off; SET enable_bitmapscan = off;"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# A failure's reason is kept (fail's message, or the line of a command that
+# stopped the script under set -e) so that a teardown can say it again after
+# the server logs it prints, where a CI excerpt of the output's tail shows it.
+fail() { FAILED_WITH="$*"; echo "FAIL: $*" >&2; exit 1; }
+trap 'FAILED_WITH="${FAILED_WITH:-line $LINENO: $BASH_COMMAND}"' ERR
+repeat_failure() { [ -z "${FAILED_WITH:-}" ] || echo "FAIL (said again after the logs above): $FAILED_WITH" >&2; }
 ok() { echo "ok: $*"; }
 q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 qv() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }  # values only, '|' between columns
@@ -106,6 +111,7 @@ dedicated_cluster_teardown() {
     if [ "$1" -ne 0 ] && [ -f "${CLUSTER_DIR:-}/server.log" ]; then
         echo "--- last lines of the $2 cluster's server.log:" >&2
         tail -40 "$CLUSTER_DIR/server.log" >&2
+        repeat_failure
     fi
     if [ -n "${CLUSTER_DIR:-}" ]; then
         cluster_stop

@@ -62,6 +62,7 @@ cleanup() {
         for d in "$primary_dir" "$standby_dir"; do
             if [ -f "$d/server.log" ]; then echo "--- last lines of $d/server.log:" >&2; tail -30 "$d/server.log" >&2; fi
         done
+        repeat_failure
     fi
     pg_ctl_as_postgres -D "$standby_dir/data" -w -m fast stop >/dev/null 2>&1 || true
     if [ -n "${CLUSTER_DIR:-}" ]; then cluster_stop; fi
@@ -153,7 +154,12 @@ if [ -n "$wide" ]; then
     # (No id a multiple of 12: the checks below take those for deleted.)
     q -d "$db" -c "INSERT INTO w SELECT i, hnsw_vec(i, 1024) FROM generate_series(401, 426) i WHERE i % 12 <> 0"
     after=$(qv -d "$db" -c "SELECT pg_relation_size('w_v')")
-    [ "$after" -le $((size + 10 * 8192)) ] ||
+    # Appended, the 24 would take 48 pages. A new element above layer 0
+    # (1 in 16, drawn at random) looks for a freed one of its level in 32
+    # pages only and mostly appends two pages: 0 to 6 pages in runs of
+    # this test, over 10 in about 1 run in 300 (6 or more of the 24 above
+    # layer 0). Half of 48 still tells taking over from appending.
+    [ "$after" -le $((size + 24 * 8192)) ] ||
         fail "w_v grew from $size to $after bytes when 24 rows were inserted after VACUUM freed 33 (48 pages if appended)"
     ok "24 rows of 1,024 dimensions took over freed two-page room: w_v grew by $(((after - size) / 8192)) pages"
 fi
