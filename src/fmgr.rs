@@ -106,6 +106,28 @@ pub unsafe fn arg_cstr<'a>(fcinfo: FunctionCallInfo, n: usize, type_name: &str) 
     s.to_str().unwrap_or_else(|_| raise(VectorError::syntax(type_name, &s.to_string_lossy())))
 }
 
+// Postgres's float4out digits (src/common/f2s.c), exported by the server
+// binary (not in pgrx's bindings).
+unsafe extern "C" {
+    fn float_to_shortest_decimal_bufn(f: f32, result: *mut std::ffi::c_char) -> std::ffi::c_int;
+}
+
+/// Appends `value` as `float4out` prints it (with the default
+/// `extra_float_digits`), through the server's own function: embeddings
+/// print exactly as `real` and pgvector's `vector` do, and as fast.
+pub fn push_float4out(value: f32, out: &mut String) {
+    // FLOAT_SHORTEST_DECIMAL_LEN: the longest text (`-1.17549435e-38`) plus a NUL.
+    let mut buf = [0u8; 16];
+    // SAFETY: the function writes at most FLOAT_SHORTEST_DECIMAL_LEN - 1
+    // bytes (it does not NUL-terminate) and returns how many.
+    let len = unsafe { float_to_shortest_decimal_bufn(value, buf.as_mut_ptr().cast()) };
+    let text = buf.get(..len.max(0) as usize).and_then(|b| std::str::from_utf8(b).ok());
+    match text {
+        Some(text) => out.push_str(text),
+        None => vectors::float_text::format_f32(value, out),
+    }
+}
+
 /// Returns `s` as a palloc'd C string datum.
 pub fn cstring_datum(s: &str) -> Datum {
     // SAFETY: palloc returns len+1 writable bytes or ERRORs; we fill them and NUL-terminate.

@@ -51,7 +51,7 @@ unsafe fn text_in<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
 unsafe fn text_out<T: DenseType>(fcinfo: FunctionCallInfo) -> Datum {
     // SAFETY: output functions receive one non-null T.
     let a = unsafe { dense_arg::<T>(fcinfo, 0) };
-    fmgr::cstring_datum(&text::format_dense(T::widen(a).iter().copied()))
+    fmgr::cstring_datum(&text::format_dense_by(T::widen(a).iter().copied(), fmgr::push_float4out))
 }
 
 /// `T_typmod_in(cstring[]) -> int4`: the `n` of `T(n)`.

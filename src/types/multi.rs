@@ -4,7 +4,7 @@
 
 use pgrx::pg_sys::{self, Datum, FunctionCallInfo};
 use pgrx::{ereport, PgSqlErrorCode};
-use vectors::multi::{format_multi, from_rows, parse_multi, MultiVec};
+use vectors::multi::{format_multi_by, from_rows, parse_multi, MultiVec};
 use vectors::{dense, ErrorKind, VectorError};
 
 use super::dense::single_typmod;
@@ -86,7 +86,7 @@ pg_v1!(fn ember_multiembedding_in(fcinfo) {
 pg_v1!(fn ember_multiembedding_out(fcinfo) {
     // SAFETY: one non-null value.
     let m = unsafe { multi_arg(fcinfo, 0) };
-    fmgr::cstring_datum(&format_multi(m.dim, m.data))
+    fmgr::cstring_datum(&format_multi_by(m.dim, m.data, fmgr::push_float4out))
 });
 
 pg_v1!(fn ember_multiembedding_typmod_in(fcinfo) {

@@ -44,7 +44,7 @@ pg_v1!(fn ember_sparseembedding_in(fcinfo) {
 pg_v1!(fn ember_sparseembedding_out(fcinfo) {
     // SAFETY: one non-null value.
     let v = unsafe { sparse_arg(fcinfo, 0) };
-    fmgr::cstring_datum(&text::format_sparse(&v.to_owned()))
+    fmgr::cstring_datum(&text::format_sparse_by(&v.to_owned(), fmgr::push_float4out))
 });
 
 pg_v1!(fn ember_sparseembedding_typmod_in(fcinfo) {

@@ -5,7 +5,7 @@ use crate::dense::check_dim;
 use crate::error::{ErrorKind, Result, VectorError};
 use crate::float_text::check_finite;
 use crate::float_text::is_c_space;
-use crate::text::{at_least_one_dim, format_dense, parse_dense};
+use crate::text::{at_least_one_dim, format_dense_by, parse_dense};
 
 /// Most token vectors one value may hold; with 16,000 dimensions at most it
 /// keeps a value far below the 1 GB varlena limit for typical dims, and the
@@ -137,12 +137,17 @@ pub fn parse_multi(input: &str, type_name: &str) -> Result<MultiVec> {
 
 /// Formats as `[[x,...],[y,...]]`.
 pub fn format_multi(dim: usize, data: &[f32]) -> String {
+    format_multi_by(dim, data, crate::float_text::format_f32)
+}
+
+/// [`format_multi`], each value appended by `push`.
+pub fn format_multi_by(dim: usize, data: &[f32], push: impl Fn(f32, &mut String) + Copy) -> String {
     let mut out = String::from("[");
     for (i, row) in data.chunks_exact(dim).enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&format_dense(row.iter().copied()));
+        out.push_str(&format_dense_by(row.iter().copied(), push));
     }
     out.push(']');
     out

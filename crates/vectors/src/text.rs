@@ -69,12 +69,21 @@ fn parse_dense_decimals(bytes: &[u8]) -> Option<Vec<f32>> {
 
 /// Formats dense elements as `[x1,x2,...]`.
 pub fn format_dense(values: impl IntoIterator<Item = f32>) -> String {
-    let mut out = String::from("[");
-    for (i, v) in values.into_iter().enumerate() {
+    format_dense_by(values, format_f32)
+}
+
+/// [`format_dense`], each value appended by `push` (the extension passes
+/// Postgres's own float4out digits).
+pub fn format_dense_by(values: impl IntoIterator<Item = f32>, push: impl Fn(f32, &mut String)) -> String {
+    let values = values.into_iter();
+    // About 11 bytes a value of an embedding model's output (`-0.0123456,`).
+    let mut out = String::with_capacity(2 + 11 * values.size_hint().0);
+    out.push('[');
+    for (i, v) in values.enumerate() {
         if i > 0 {
             out.push(',');
         }
-        format_f32(v, &mut out);
+        push(v, &mut out);
     }
     out.push(']');
     out
@@ -182,6 +191,11 @@ pub(crate) fn check_ascending(
 
 /// Formats a sparse value as `{i:v,...}/dim` with 1-based indices.
 pub fn format_sparse(v: &SparseVec) -> String {
+    format_sparse_by(v, format_f32)
+}
+
+/// [`format_sparse`], each value appended by `push`.
+pub fn format_sparse_by(v: &SparseVec, push: impl Fn(f32, &mut String)) -> String {
     let mut out = String::from("{");
     for (n, (i, x)) in v.indices.iter().zip(&v.values).enumerate() {
         if n > 0 {
@@ -189,7 +203,7 @@ pub fn format_sparse(v: &SparseVec) -> String {
         }
         out.push_str(&(i + 1).to_string());
         out.push(':');
-        format_f32(*x, &mut out);
+        push(*x, &mut out);
     }
     out.push_str("}/");
     out.push_str(&v.dim.to_string());

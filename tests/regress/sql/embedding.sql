@@ -2,6 +2,18 @@
 SELECT '[1,2,3]'::embedding;
 SELECT ' [ 1.5 , -2e-7 , 3e+20 ] '::embedding;
 SELECT '[0.1,100000,1234567,-0]'::embedding;
+-- Values print as float4out (and pgvector) print them, through its own
+-- function: the shortest digits that read back the same, a tie going to
+-- the even digit (1808724.25 lies halfway between 1808724.2 and .3), one
+-- digit more where the shortest lie on the edge of what reads back
+-- (52460128: 5.246013e+07 would read back the same), over 20,000
+-- magnitudes from 1e-38 to 1e38 and 10,000 such ties.
+SELECT '[1808724.25,52460128]'::embedding, '{1:1808724.25,2:52460128}/2'::sparseembedding,
+       '[[1808724.25,52460128]]'::multiembedding;
+SELECT setseed(0.25);
+SELECT count(*) AS values, count(*) FILTER (WHERE ARRAY[x]::embedding::text <> '[' || x::text || ']') AS unlike_float4out
+FROM (SELECT ((random() - 0.5) * 10 ^ (random() * 76 - 38))::real AS x FROM generate_series(1, 20000)
+      UNION ALL SELECT (i + 0.25)::real FROM generate_series(1048576, 1058575) i) s;
 SELECT '[1,2,3]'::embedding(3);
 SELECT dims('[1,2,3,4]'::embedding);
 SELECT norm('[3,4]'::embedding);
