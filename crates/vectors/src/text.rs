@@ -76,8 +76,9 @@ pub fn format_dense(values: impl IntoIterator<Item = f32>) -> String {
 /// Postgres's own float4out digits).
 pub fn format_dense_by(values: impl IntoIterator<Item = f32>, push: impl Fn(f32, &mut String)) -> String {
     let values = values.into_iter();
-    // About 11 bytes a value of an embedding model's output (`-0.0123456,`).
-    let mut out = String::with_capacity(2 + 11 * values.size_hint().0);
+    // At most 16 bytes a value (`-1.17549435e-38,`): the text is built
+    // without growing the buffer.
+    let mut out = String::with_capacity(2 + 16 * values.size_hint().0);
     out.push('[');
     for (i, v) in values.enumerate() {
         if i > 0 {
