@@ -28,10 +28,14 @@ impl DenseElem for half::f16 {}
 /// # Safety
 /// `datum` is a non-null varlena datum valid for the current call.
 unsafe fn detoast(datum: Datum) -> (*const u8, usize) {
-    // SAFETY: pg_detoast_datum returns a plain 4-byte-header copy (or the original
-    // when already plain) in the current memory context.
+    // SAFETY: a plain 4-byte-header value is read in place, as
+    // PG_DETOAST_DATUM does; otherwise pg_detoast_datum returns a plain copy
+    // in the current memory context. (In place, a row's inline value or a
+    // query skips the call through pgrx's guard, a sigsetjmp each: an exact
+    // scan at 128-d took 1.4x pgvector's time with two a distance.)
     unsafe {
-        let p = pg_sys::pg_detoast_datum(datum.cast_mut_ptr());
+        let raw = datum.cast_mut_ptr::<pg_sys::varlena>();
+        let p = if pgrx::varlena::varatt_is_4b_u(raw) { raw } else { pg_sys::pg_detoast_datum(raw) };
         (p as *const u8, pgrx::varsize_any(p))
     }
 }
