@@ -114,7 +114,7 @@ unsafe extern "C" {
 
 /// Appends `value` as `float4out` prints it (with the default
 /// `extra_float_digits`), through the server's own function: embeddings
-/// print exactly as `real` and pgvector's `vector` do, and as fast.
+/// print exactly as `real` and pgvector's `vector` do.
 pub fn push_float4out(value: f32, out: &mut String) {
     // FLOAT_SHORTEST_DECIMAL_LEN: the longest text (`-1.17549435e-38`) plus a NUL.
     let mut buf = [0u8; 16];
