@@ -27,7 +27,7 @@ impl DenseElem for half::f16 {}
 ///
 /// # Safety
 /// `datum` is a non-null varlena datum valid for the current call.
-unsafe fn detoast(datum: Datum) -> (*const u8, usize) {
+pub(crate) unsafe fn detoast(datum: Datum) -> (*const u8, usize) {
     // SAFETY: a plain 4-byte-header value is read in place, as
     // PG_DETOAST_DATUM does; otherwise pg_detoast_datum returns a plain copy
     // in the current memory context. Reading in place skips the call

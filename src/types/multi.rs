@@ -40,8 +40,7 @@ pub unsafe fn multi_ref<'a>(datum: Datum) -> MultiRef<'a> {
     // SAFETY: detoasting gives a plain varlena of `size` bytes; the header's
     // dim and count are checked against it before the slice is formed.
     unsafe {
-        let p = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *const u8;
-        let size = pgrx::varsize_any(p.cast());
+        let (p, size) = super::layout::detoast(datum);
         if size < MULTI_HEADER {
             corrupt(NAME);
         }
